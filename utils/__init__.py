@@ -1,0 +1,1 @@
+"""Shared code of the series: every notebook imports from here, nothing is copied between them."""

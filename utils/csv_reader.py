@@ -1,0 +1,110 @@
+"""Reader of the CSV format of Zhang, Zhao & LeCun (2015): AG News, DBPedia, Yelp, Amazon.
+
+Each row is ``"class index","field",...``: a 1-based class index followed by
+one text field (Yelp) or two (title and description: AG News, DBPedia,
+Amazon). Every field is double-quoted, a quote inside a field is doubled
+(``""``), there is no header, and a line break inside a field is written as a
+backslash (``\\``). The reader turns a row into ``(text, label)`` with the
+fields joined by a line break, backslashes turned back into line breaks, and
+the label shifted to start at 0.
+
+Rows can be streamed in chunks (:func:`iter_zhang_csv`) so that a file far
+larger than memory is read with memory bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+
+class CSVFormatError(ValueError):
+    """A row of a Zhang-format CSV file is malformed; the message names file and line."""
+
+
+def _decoded_lines(path: Path, handle) -> Iterator[str]:
+    """Yield the lines of a binary file decoded as strict UTF-8, naming the line that is not."""
+    for line_no, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CSVFormatError(
+                f"{path}, line {line_no}: bytes {raw[exc.start:exc.end]!r} at column {exc.start + 1} "
+                "are not valid UTF-8"
+            ) from None
+
+
+def _row_to_example(path: Path, line_no: int, row: list[str], num_classes: int | None) -> tuple[str, int]:
+    """Turn one parsed row into ``(text, label)``; raise :class:`CSVFormatError` if malformed."""
+    if len(row) < 2:
+        raise CSVFormatError(f"{path}, line {line_no}: expected a class index and at least one text "
+                             f"field, got {len(row)} field(s): {row!r:.120}")
+    try:
+        index = int(row[0])
+    except ValueError:
+        raise CSVFormatError(f"{path}, line {line_no}: class index {row[0]!r:.40} is not an integer") from None
+    if index < 1 or (num_classes is not None and index > num_classes):
+        expected = f"1..{num_classes}" if num_classes is not None else ">= 1"
+        raise CSVFormatError(f"{path}, line {line_no}: class index {index} out of range {expected}")
+    text = "\n".join(field.replace("\\", "\n") for field in row[1:])
+    return text, index - 1
+
+
+def iter_zhang_csv(path: str | os.PathLike, num_classes: int | None = None,
+                   chunk_size: int = 10_000) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Stream a Zhang-format CSV file as chunks of ``(texts, labels)``.
+
+    Args:
+        path: the CSV file.
+        num_classes: if given, class indices must lie in ``1..num_classes``.
+        chunk_size: rows per chunk (the last chunk may be shorter).
+
+    Yields:
+        ``(texts, labels)`` with ``labels`` an int64 array of 0-based classes.
+
+    Raises:
+        CSVFormatError: the file is empty, a row has too few fields, a class
+            index is not an integer or out of range, quoting is broken, or a
+            line is not valid UTF-8; the message names the file and line.
+        ValueError: ``chunk_size`` < 1.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    path = Path(path)
+    texts: list[str] = []
+    labels: list[int] = []
+    rows_read = 0
+    with path.open("rb") as handle:
+        reader = csv.reader(_decoded_lines(path, handle), strict=True)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise CSVFormatError(f"{path}, line {reader.line_num}: {exc}") from None
+            text, label = _row_to_example(path, reader.line_num, row, num_classes)
+            texts.append(text)
+            labels.append(label)
+            rows_read += 1
+            if len(texts) == chunk_size:
+                yield texts, np.asarray(labels, dtype=np.int64)
+                texts, labels = [], []
+    if rows_read == 0:
+        raise CSVFormatError(f"{path}: file is empty (no rows)")
+    if texts:
+        yield texts, np.asarray(labels, dtype=np.int64)
+
+
+def read_zhang_csv(path: str | os.PathLike, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
+    """Read a whole Zhang-format CSV file; return ``(texts, labels)`` (see :func:`iter_zhang_csv`)."""
+    texts: list[str] = []
+    labels: list[np.ndarray] = []
+    for chunk_texts, chunk_labels in iter_zhang_csv(path, num_classes):
+        texts.extend(chunk_texts)
+        labels.append(chunk_labels)
+    return texts, np.concatenate(labels)

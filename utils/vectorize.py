@@ -1,0 +1,79 @@
+"""The guide's n-gram vectorizer: tf-idf over word 1–2-grams, top 20,000 by ANOVA F-value.
+
+Google's guide (step 3, "n-gram vectors") tokenizes into word unigrams and
+bigrams, keeps those that occur in at least two documents, weighs them with
+tf-idf and keeps the 20,000 most informative by ``f_classif``. Everything is
+fitted on the training split only; validation and test texts are only
+transformed.
+
+Keras 3 accepts a scipy sparse matrix as model input only if every row's
+column indices are sorted (otherwise TensorFlow fails with ``indices[1] =
+[0,6024] is out of order``), so every matrix returned here is float32 CSR with
+sorted indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_selection import SelectKBest, f_classif
+
+#: The guide's settings.
+NGRAM_RANGE = (1, 2)
+MIN_DOCUMENT_FREQUENCY = 2
+TOP_K = 20_000
+
+
+def to_sorted_csr(x: sp.spmatrix) -> sp.csr_matrix:
+    """Return ``x`` as float32 CSR whose rows have sorted column indices."""
+    x = sp.csr_matrix(x, dtype=np.float32)
+    x.sort_indices()
+    return x
+
+
+class NgramVectorizer:
+    """Tf-idf n-gram vectors with the ``top_k`` features selected by ``f_classif``.
+
+    Args:
+        ngram_range: word n-gram sizes, ``(1, 2)`` for unigrams and bigrams.
+        min_df: minimum number of training documents an n-gram must occur in.
+        top_k: number of features kept (fewer if the vocabulary is smaller).
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = NGRAM_RANGE,
+                 min_df: int = MIN_DOCUMENT_FREQUENCY, top_k: int = TOP_K) -> None:
+        self.tfidf = TfidfVectorizer(
+            ngram_range=ngram_range, min_df=min_df, dtype=np.float32,
+            strip_accents="unicode", decode_error="replace", analyzer="word",
+        )
+        self.top_k = top_k
+        self.selector: SelectKBest | None = None
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of n-grams kept by ``min_df`` before feature selection."""
+        return len(self.tfidf.vocabulary_)
+
+    @property
+    def num_features(self) -> int:
+        """Number of features after selection (the model's input width)."""
+        if self.selector is None:
+            raise RuntimeError("NgramVectorizer is not fitted yet")
+        return int(self.selector.get_support().sum())
+
+    def fit_transform(self, texts: Sequence[str], labels: np.ndarray) -> sp.csr_matrix:
+        """Learn the vocabulary, idf and feature selection from training data; return its vectors."""
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        x = self.tfidf.fit_transform(texts)
+        self.selector = SelectKBest(f_classif, k=min(self.top_k, x.shape[1]))
+        return to_sorted_csr(self.selector.fit_transform(x, labels))
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Vectorize texts with the fitted vocabulary and selection."""
+        if self.selector is None:
+            raise RuntimeError("NgramVectorizer is not fitted yet: call fit_transform first")
+        return to_sorted_csr(self.selector.transform(self.tfidf.transform(texts)))
