@@ -150,4 +150,9 @@ def test_crlf_row_ends_do_not_leak_into_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk_size", [0, -1])
 def test_chunk_size_below_one_raises_value_error(ag_news_sample: Path, chunk_size: int) -> None:
     with pytest.raises(ValueError, match="chunk_size"):
-        next(iter_zhang_csv(ag_news_sample, chunk_size=chunk_size))
+        iter_zhang_csv(ag_news_sample, chunk_size=chunk_size)  # at creation, before any next()
+
+
+def test_missing_file_raises_at_creation(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        iter_zhang_csv(tmp_path / "nope.csv")

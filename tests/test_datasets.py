@@ -212,12 +212,13 @@ def test_hash_mismatch_leaves_nothing_in_cache(http_server: LocalServer, tmp_pat
 @pytest.mark.parametrize("where", ["missing_file", "closed_port"])
 def test_failed_download_leaves_nothing_in_cache(http_server: LocalServer, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch, where: str) -> None:
-    """A 404 or a refused connection fails (requests' errors are OSErrors) and leaves no file behind."""
+    """A 404 or a refused connection raises DatasetError naming the URL and leaves no file behind."""
     url = http_server.url("missing.tgz") if where == "missing_file" else "http://127.0.0.1:9/toy_csv.tgz"
     register(monkeypatch, url, "sha256:" + "0" * 64)
     data_dir = tmp_path / "cache"
-    with pytest.raises((DatasetError, OSError)):
+    with pytest.raises(DatasetError, match="failed") as info:
         fetch(TOY, data_dir, progressbar=False)
+    assert url in str(info.value)
     assert files_under(data_dir) in ([], [TOY])
 
 

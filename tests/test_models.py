@@ -101,6 +101,12 @@ def test_sparse_dropout_training_drops_and_rescales() -> None:
     assert np.count_nonzero(dense) == len(kept_values)
 
 
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_sparse_dropout_rejects_rate_outside_0_1(rate: float) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        SparseDropout(rate)
+
+
 def test_sparse_dropout_config_round_trip() -> None:
     layer = SparseDropout(0.25, seed=3, name="sd")
     clone = SparseDropout.from_config(layer.get_config())

@@ -128,6 +128,13 @@ def test_to_sorted_csr_sorts_unsorted_indices() -> None:
     np.testing.assert_array_equal(result.toarray(), expected.astype(np.float32))
 
 
+def test_to_sorted_csr_leaves_its_float32_input_untouched() -> None:
+    unsorted = sp.csr_matrix((np.float32([1, 2]), np.array([1, 0]), np.array([0, 2])), shape=(1, 3))
+    result = to_sorted_csr(unsorted)
+    assert result.indices.tolist() == [0, 1]
+    assert unsorted.indices.tolist() == [1, 0]  # the caller's matrix is not reordered in place
+
+
 def test_to_sorted_csr_accepts_other_formats() -> None:
     coo = sp.coo_matrix((np.array([1.0, 2.0]), (np.array([1, 0]), np.array([0, 2]))), shape=(2, 3))
     result = to_sorted_csr(coo)

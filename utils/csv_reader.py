@@ -58,23 +58,34 @@ def iter_zhang_csv(path: str | os.PathLike, num_classes: int | None = None,
                    chunk_size: int = 10_000) -> Iterator[tuple[list[str], np.ndarray]]:
     """Stream a Zhang-format CSV file as chunks of ``(texts, labels)``.
 
+    Arguments are checked when this is called, not at the first chunk.
+
     Args:
         path: the CSV file.
         num_classes: if given, class indices must lie in ``1..num_classes``.
         chunk_size: rows per chunk (the last chunk may be shorter).
 
-    Yields:
-        ``(texts, labels)`` with ``labels`` an int64 array of 0-based classes.
+    Returns:
+        An iterator of ``(texts, labels)``, ``labels`` an int64 array of
+        0-based classes.
 
     Raises:
-        CSVFormatError: the file is empty, a row has too few fields, a class
+        CSVFormatError (while iterating): the file is empty, a row has too few fields, a class
             index is not an integer or out of range, quoting is broken, or a
             line is not valid UTF-8; the message names the file and line.
-        ValueError: ``chunk_size`` < 1.
+        ValueError: ``chunk_size`` < 1 (raised at once).
+        FileNotFoundError: ``path`` is not a file (raised at once).
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return _chunks(path, num_classes, chunk_size)
+
+
+def _chunks(path: Path, num_classes: int | None, chunk_size: int) -> Iterator[tuple[list[str], np.ndarray]]:
+    """The reading loop behind :func:`iter_zhang_csv` (arguments already checked)."""
     texts: list[str] = []
     labels: list[int] = []
     rows_read = 0

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pooch
+import requests
 from sklearn.model_selection import train_test_split
 
 from utils.csv_reader import read_zhang_csv
@@ -173,8 +174,8 @@ def extract_archive(archive: Path, destination: Path, expected_folder: str) -> P
     """Extract ``archive`` so that ``destination/expected_folder`` appears whole, or not at all.
 
     Members are extracted with tarfile's ``"data"`` filter, which refuses
-    absolute paths, ``..`` components and links that point outside the
-    destination. Extraction happens in a temporary sibling folder that is
+    ``..`` components and links that point outside the destination, and
+    extracts absolute paths inside it (leading ``/`` stripped). Extraction happens in a temporary sibling folder that is
     renamed into place only when complete, so an interrupted or refused
     extraction leaves nothing behind.
 
@@ -233,8 +234,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, url: str | No
         ``<cache>/<name>/<spec.folder>``.
 
     Raises:
-        DatasetError: the folder exists but is incomplete, the download's hash
-            does not match, or the archive cannot be extracted safely.
+        DatasetError: the folder exists but is incomplete, the download fails
+            or its hash does not match, or the archive cannot be extracted safely.
     """
     spec = get_spec(name)
     cache = data_home(data_dir) / spec.name
@@ -254,6 +255,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, url: str | No
         )
     except ValueError as exc:  # pooch's hash mismatch
         raise DatasetError(f"download of {name} from {url or spec.url} failed verification: {exc}") from exc
+    except requests.RequestException as exc:  # HTTP error, refused or broken connection
+        raise DatasetError(f"download of {name} from {url or spec.url} failed: {exc}") from exc
     extracted = extract_archive(Path(archive), cache, spec.folder)
     missing = missing_parts(spec, extracted)
     if missing:

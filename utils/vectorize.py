@@ -28,8 +28,8 @@ TOP_K = 20_000
 
 
 def to_sorted_csr(x: sp.spmatrix) -> sp.csr_matrix:
-    """Return ``x`` as float32 CSR whose rows have sorted column indices."""
-    x = sp.csr_matrix(x, dtype=np.float32)
+    """Return a float32 CSR copy of ``x`` whose rows have sorted column indices (``x`` is left as is)."""
+    x = sp.csr_matrix(x, dtype=np.float32, copy=True)
     x.sort_indices()
     return x
 
