@@ -74,6 +74,24 @@ def take_rows(x: sp.csr_matrix | np.ndarray, index: np.ndarray, *, sparse: bool 
     return rows.toarray()
 
 
+def check_batch_arguments(x: sp.spmatrix | np.ndarray, y: np.ndarray,
+                          batch_size: int) -> tuple[sp.csr_matrix | np.ndarray, np.ndarray]:
+    """Check what a batch generator is given; return ``x`` as CSR or a numpy array, and ``y`` as an array.
+
+    Raises:
+        ValueError: ``batch_size`` < 1, empty input, or ``x`` and ``y`` of
+            different lengths; the message says which and gives the numbers.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    num_samples = x.shape[0]
+    if num_samples == 0:
+        raise ValueError("cannot batch an empty input: x has 0 rows")
+    if len(y) != num_samples:
+        raise ValueError(f"length mismatch: x has {num_samples} rows but y has {len(y)} labels")
+    return (sp.csr_matrix(x) if sp.issparse(x) else np.asarray(x)), np.asarray(y)
+
+
 def batch_generator(x: sp.spmatrix | np.ndarray, y: np.ndarray, batch_size: int = 128, *,
                     shuffle: bool = True, seed: int | None = 0, sparse: bool = False,
                     dtype: np.dtype | type = np.float32) -> Generator[Batch, None, None]:
@@ -98,15 +116,8 @@ def batch_generator(x: sp.spmatrix | np.ndarray, y: np.ndarray, batch_size: int 
         ValueError: ``batch_size`` < 1, empty input, or ``x`` and ``y`` of
             different lengths.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    num_samples = x.shape[0]
-    if num_samples == 0:
-        raise ValueError("cannot batch an empty input: x has 0 rows")
-    if len(y) != num_samples:
-        raise ValueError(f"x has {num_samples} rows but y has {len(y)} labels")
-    x = sp.csr_matrix(x) if sp.issparse(x) else np.asarray(x)
-    return _batches(x, np.asarray(y), batch_size, shuffle, seed, sparse, dtype)
+    x, y = check_batch_arguments(x, y, batch_size)
+    return _batches(x, y, batch_size, shuffle, seed, sparse, dtype)
 
 
 def _batches(x: sp.csr_matrix | np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,

@@ -11,11 +11,19 @@ The cache is ``data/`` at the repository root, or the folder named by the
 extracted dataset (``data/imdb/aclImdb/`` for IMDB, ``data/ag_news/ag_news_csv/``
 for AG News, ...) is used as it is, so an existing copy can be dropped in
 without downloading anything.
+
+Nothing half-written is ever left under a name the loaders read: a download
+goes to a ``.download-<pid>-*`` folder and an extraction to a
+``.extract-<pid>-*`` folder, and each is renamed into place only once it is
+complete and verified. A process killed mid-way (power cut, OOM killer, Ctrl-C
+twice) leaves only such a folder behind, and the next :func:`fetch` removes
+the ones whose process no longer runs before it starts again.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -24,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pooch
+import psutil
 import requests
 from sklearn.model_selection import train_test_split
 
@@ -170,14 +179,88 @@ def missing_parts(spec: DatasetSpec, folder: Path) -> list[str]:
     return [part for part in spec.required if not (folder / part).exists()]
 
 
+#: Name of a staging folder: what it stages, the id of the process that made it, a random suffix.
+STAGING_PATTERN = re.compile(r"\.(download|extract)-(\d+)-.+")
+
+
+def staging_folder(parent: Path, kind: str) -> Path:
+    """Create and return an empty folder ``parent/.<kind>-<pid>-<random>`` for work in progress.
+
+    Args:
+        parent: the folder that will receive the finished result.
+        kind: ``"download"`` or ``"extract"``.
+    """
+    return Path(tempfile.mkdtemp(prefix=f".{kind}-{os.getpid()}-", dir=parent))
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders in ``folder`` whose process no longer runs; return what was removed.
+
+    A download or extraction that was killed (not merely failed: a failure
+    cleans up after itself) leaves its staging folder behind. The process id
+    in the folder's name tells whether its owner still runs, so a download in
+    progress in another process is left alone.
+    """
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = STAGING_PATTERN.fullmatch(path.name)
+        if match and path.is_dir() and not psutil.pid_exists(int(match.group(2))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def archive_matches(path: Path, known_hash: str) -> bool:
+    """Return whether the file at ``path`` has the hash ``known_hash`` (``"<algorithm>:<hex>"``)."""
+    algorithm, _, digest = known_hash.partition(":")
+    return pooch.file_hash(str(path), alg=algorithm) == digest.lower()
+
+
+def download(spec: DatasetSpec, cache: Path, url: str | None = None, progressbar: bool = True) -> Path:
+    """Make sure the verified archive of ``spec`` is at ``cache/<archive name>``; return its path.
+
+    An archive already there is kept if its hash matches and deleted
+    otherwise (a copy cut short, or corrupted). A new one is downloaded with
+    pooch into a staging folder, its hash checked, and only then moved into
+    ``cache``; the staging folder is removed whatever happens.
+
+    Raises:
+        DatasetError: the download failed (HTTP error, refused or broken
+            connection) or the hash of what arrived does not match.
+    """
+    archive = cache / spec.archive_name
+    if archive.is_file():
+        if archive_matches(archive, spec.known_hash):
+            return archive
+        archive.unlink()
+    cache.mkdir(parents=True, exist_ok=True)
+    source = url or spec.url
+    staging = staging_folder(cache, "download")
+    try:
+        pooch.retrieve(source, known_hash=spec.known_hash, fname=spec.archive_name, path=staging,
+                       progressbar=progressbar)
+        os.replace(staging / spec.archive_name, archive)
+    except ValueError as exc:  # pooch's hash mismatch
+        raise DatasetError(f"download of {spec.name} from {source} failed verification: {exc}") from exc
+    except requests.RequestException as exc:  # HTTP error, refused or broken connection
+        raise DatasetError(f"download of {spec.name} from {source} failed: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return archive
+
+
 def extract_archive(archive: Path, destination: Path, expected_folder: str) -> Path:
     """Extract ``archive`` so that ``destination/expected_folder`` appears whole, or not at all.
 
     Members are extracted with tarfile's ``"data"`` filter, which refuses
     ``..`` components and links that point outside the destination, and
-    extracts absolute paths inside it (leading ``/`` stripped). Extraction happens in a temporary sibling folder that is
-    renamed into place only when complete, so an interrupted or refused
-    extraction leaves nothing behind.
+    extracts absolute paths inside it (leading ``/`` stripped). Extraction
+    happens in a staging folder (:func:`staging_folder`) that is renamed into
+    place only when complete, so a refused extraction leaves nothing behind and
+    a killed one leaves only the staging folder, which the next :func:`fetch`
+    removes.
 
     Args:
         archive: a ``.tar``, ``.tar.gz`` or ``.tgz`` file.
@@ -192,7 +275,7 @@ def extract_archive(archive: Path, destination: Path, expected_folder: str) -> P
             escape the destination, or the archive lacks ``expected_folder``.
     """
     destination.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=destination))
+    staging = staging_folder(destination, "extract")
     try:
         try:
             with tarfile.open(archive) as tar:
@@ -218,10 +301,13 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, url: str | No
           progressbar: bool = True) -> Path:
     """Make sure dataset ``name`` is extracted in the cache and return its folder.
 
-    A complete extracted folder is used as is (nothing is downloaded). Otherwise
-    the archive is downloaded with pooch (progress bar, hash verified before the
-    file is moved into the cache, so a failed or interrupted download leaves no
-    file behind) and extracted with :func:`extract_archive`.
+    A complete extracted folder is used as is (nothing is downloaded).
+    Otherwise staging folders left by killed runs are removed, the archive is
+    downloaded and verified (:func:`download`) and extracted
+    (:func:`extract_archive`). An archive that cannot be extracted safely, or
+    lacks a required file, is deleted along with anything extracted from it,
+    so that a failed call leaves the cache as it found it, less the debris of
+    killed runs.
 
     Args:
         name: a key of :data:`REGISTRY`.
@@ -248,19 +334,17 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, *, url: str | No
             f"{folder} exists but is incomplete (missing {', '.join(missing)}); "
             "delete it to download again, or complete the copy"
         )
+    remove_stale_staging(cache)
+    archive = download(spec, cache, url, progressbar)
     try:
-        archive = pooch.retrieve(
-            url or spec.url, known_hash=spec.known_hash, fname=spec.archive_name,
-            path=cache, progressbar=progressbar,
-        )
-    except ValueError as exc:  # pooch's hash mismatch
-        raise DatasetError(f"download of {name} from {url or spec.url} failed verification: {exc}") from exc
-    except requests.RequestException as exc:  # HTTP error, refused or broken connection
-        raise DatasetError(f"download of {name} from {url or spec.url} failed: {exc}") from exc
-    extracted = extract_archive(Path(archive), cache, spec.folder)
+        extracted = extract_archive(archive, cache, spec.folder)
+    except DatasetError:
+        archive.unlink(missing_ok=True)
+        raise
     missing = missing_parts(spec, extracted)
     if missing:
         shutil.rmtree(extracted)
+        archive.unlink(missing_ok=True)
         raise DatasetError(f"archive {archive} lacks {', '.join(missing)} inside {spec.folder}/")
     return extracted
 
@@ -283,10 +367,38 @@ class TextDataset:
     test_texts: list[str]
     test_labels: np.ndarray
 
+    def __post_init__(self) -> None:
+        """Check that every split pairs one label with each text, and every label names a class.
+
+        Raises:
+            ValueError: a split's texts and labels differ in length, or a label
+                lies outside ``0 .. num_classes - 1``; the message names the split.
+        """
+        for split in ("train", "val", "test"):
+            texts, labels = getattr(self, f"{split}_texts"), getattr(self, f"{split}_labels")
+            if len(texts) != len(labels):
+                raise ValueError(f"{self.name} {split} split: length mismatch, {len(texts)} texts but "
+                                 f"{len(labels)} labels")
+            check_class_indices(labels, self.num_classes, f"{self.name} {split} split")
+
     @property
     def num_classes(self) -> int:
         """Number of classes."""
         return len(self.class_names)
+
+
+def check_class_indices(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Raise ``ValueError`` if a label is not a class index in ``0 .. num_classes - 1``.
+
+    The message names ``where`` (a split, a file), the first offending label and its position.
+    """
+    labels = np.asarray(labels)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{where}: labels must be integer class indices, got dtype {labels.dtype}")
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise ValueError(f"{where}: class index {labels[bad[0]]} at position {bad[0]} out of range "
+                         f"0..{num_classes - 1} ({bad.size} such label(s))")
 
 
 def split_train_validation(texts: list[str], labels: np.ndarray, validation_fraction: float,
@@ -299,7 +411,7 @@ def split_train_validation(texts: list[str], labels: np.ndarray, validation_frac
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        raise ValueError(f"split_train_validation: length mismatch, {len(texts)} texts but {len(labels)} labels")
     idx_train, idx_val = train_test_split(
         np.arange(len(texts)), test_size=validation_fraction, random_state=seed, stratify=labels,
     )
@@ -307,11 +419,19 @@ def split_train_validation(texts: list[str], labels: np.ndarray, validation_frac
 
 
 def read_aclimdb_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
-    """Read ``folder/split/{neg,pos}/*.txt`` in sorted order: label 0 = neg, 1 = pos."""
+    """Read ``folder/split/{neg,pos}/*.txt`` in sorted order: label 0 = neg, 1 = pos.
+
+    Raises:
+        DatasetError: a class folder holds no ``.txt`` file, or a file is not
+            valid UTF-8; the message names the folder or file.
+    """
     texts: list[str] = []
     labels: list[int] = []
     for label, sub in enumerate(("neg", "pos")):
-        for path in sorted((folder / split / sub).glob("*.txt")):
+        paths = sorted((folder / split / sub).glob("*.txt"))
+        if not paths:
+            raise DatasetError(f"{folder / split / sub}: empty, no .txt review files")
+        for path in paths:
             try:
                 texts.append(path.read_text(encoding="utf-8"))
             except UnicodeDecodeError as exc:

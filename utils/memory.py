@@ -97,16 +97,21 @@ class MemoryMonitor:
             model.fit(..., callbacks=[monitor.keras_callback()])
         print(monitor.peak / GB)
 
+    Given a ``pid``, it samples that process instead (a training run started
+    with ``subprocess``, say), and stops sampling quietly when that process
+    ends or is killed.
+
     Args:
         interval: seconds between samples (> 0).
+        pid: process to sample; default this one.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, pid: int | None = None) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be > 0, got {interval}")
         self.interval = interval
         self.timeline = MemoryTimeline()
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
@@ -116,20 +121,27 @@ class MemoryMonitor:
         """Largest RSS sampled so far, in bytes."""
         return self.timeline.peak
 
-    def _sample(self) -> None:
-        """Append one RSS sample to the timeline."""
+    def _sample(self) -> bool:
+        """Append one RSS sample to the timeline; return False if the process is gone."""
+        try:
+            rss = self._process.memory_info().rss
+        except psutil.NoSuchProcess:  # ended or killed, and reaped
+            return False
+        if rss == 0:  # ended or killed, not yet reaped (a zombie): a running process always has pages
+            return False
         self.timeline.times.append(time.perf_counter() - self._t0)
-        self.timeline.rss.append(self._process.memory_info().rss)
+        self.timeline.rss.append(rss)
+        return True
 
     def _run(self) -> None:
-        """Sample until asked to stop."""
-        while not self._stop.wait(self.interval):
-            self._sample()
+        """Sample until asked to stop or the process is gone."""
+        while not self._stop.wait(self.interval) and self._sample():
+            pass
 
     def mark(self, label: str) -> None:
         """Record a labelled moment on the timeline (and a sample at that moment)."""
-        self._sample()
-        self.timeline.marks.append((self.timeline.times[-1], label))
+        seconds = self.timeline.times[-1] if self._sample() else time.perf_counter() - self._t0
+        self.timeline.marks.append((seconds, label))
 
     def __enter__(self) -> MemoryMonitor:
         """Start sampling."""

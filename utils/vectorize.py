@@ -65,9 +65,16 @@ class NgramVectorizer:
         return int(self.selector.get_support().sum())
 
     def fit_transform(self, texts: Sequence[str], labels: np.ndarray) -> sp.csr_matrix:
-        """Learn the vocabulary, idf and feature selection from training data; return its vectors."""
+        """Learn the vocabulary, idf and feature selection from training data; return its vectors.
+
+        Raises:
+            ValueError: ``texts`` and ``labels`` differ in length, or ``texts`` is empty.
+        """
         if len(texts) != len(labels):
-            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+            raise ValueError(f"NgramVectorizer.fit_transform: length mismatch, {len(texts)} texts but "
+                             f"{len(labels)} labels")
+        if len(texts) == 0:
+            raise ValueError("NgramVectorizer.fit_transform: no texts to learn a vocabulary from (empty input)")
         x = self.tfidf.fit_transform(texts)
         self.selector = SelectKBest(f_classif, k=min(self.top_k, x.shape[1]))
         return to_sorted_csr(self.selector.fit_transform(x, labels))
