@@ -162,8 +162,10 @@ def test_empty_input_raises_at_creation() -> None:
 
 
 def test_length_mismatch_raises_at_creation() -> None:
-    with pytest.raises(ValueError, match="5 rows but y has 4"):
+    with pytest.raises(ValueError, match="length mismatch: x has 5 rows but y has 4 labels"):
         batch_generator(make_sparse(5), np.arange(4), 2)
+    with pytest.raises(ValueError, match="x has 3 rows but y has 6 labels"):
+        batch_generator(np.zeros((3, 2)), np.arange(6), 2)
 
 
 def test_two_threads_advancing_one_generator_raise_already_executing(monkeypatch: pytest.MonkeyPatch) -> None:

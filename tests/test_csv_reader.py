@@ -80,7 +80,7 @@ def test_iter_chunk_size_larger_than_file_gives_one_chunk(ag_news_sample: Path) 
     assert len(chunks) == 1 and len(chunks[0][0]) == 300
 
 
-def test_one_field_row_error_names_file_and_line(tmp_path: Path) -> None:
+def test_malformed_row_one_field_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, b'"1","a","b"\n"2","c","d"\n"3"\n"4","e","f"\n', "one_field.csv")
     with pytest.raises(CSVFormatError) as info:
         read_zhang_csv(path)
@@ -88,7 +88,7 @@ def test_one_field_row_error_names_file_and_line(tmp_path: Path) -> None:
     assert "line 3" in str(info.value)
 
 
-def test_non_integer_class_index_error(tmp_path: Path) -> None:
+def test_malformed_row_class_index_not_integer_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, b'"1","a","b"\n"World","c","d"\n', "nonint.csv")
     with pytest.raises(CSVFormatError, match="not an integer") as info:
         read_zhang_csv(path)
@@ -106,33 +106,34 @@ def test_class_index_above_num_classes_out_of_range(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("num_classes", [None, 4])
-def test_class_index_zero_out_of_range(tmp_path: Path, num_classes: int | None) -> None:
+def test_class_index_zero_out_of_range_names_file_and_line(tmp_path: Path, num_classes: int | None) -> None:
     path = write(tmp_path, b'"0","a","b"\n', "zero.csv")
     with pytest.raises(CSVFormatError, match="out of range") as info:
         read_zhang_csv(path, num_classes=num_classes)
     assert "zero.csv" in str(info.value) and "line 1" in str(info.value)
 
 
-def test_invalid_utf8_error_names_file_and_line(tmp_path: Path) -> None:
+def test_non_utf8_bytes_error_names_file_line_and_column(tmp_path: Path) -> None:
     path = write(tmp_path, b'"1","fine","text"\n"2","bad \xff\xfe bytes","here"\n"3","x","y"\n', "latin.csv")
     with pytest.raises(CSVFormatError) as info:
         read_zhang_csv(path)
     assert "latin.csv" in str(info.value)
     assert "line 2" in str(info.value)
     assert "UTF-8" in str(info.value)
+    assert "column 10" in str(info.value) and r"b'\xff'" in str(info.value)  # the first bad byte, 1-based
 
 
-def test_empty_file_error(tmp_path: Path) -> None:
+def test_empty_file_error_names_file(tmp_path: Path) -> None:
     path = write(tmp_path, b"", "empty.csv")
-    with pytest.raises(CSVFormatError, match="empty"):
+    with pytest.raises(CSVFormatError, match=r"empty\.csv: file is empty"):
         read_zhang_csv(path)
-    with pytest.raises(CSVFormatError, match="empty"):
+    with pytest.raises(CSVFormatError, match=r"empty\.csv: file is empty"):
         list(iter_zhang_csv(path))
 
 
 @pytest.mark.parametrize("content", [b'"1","ok"\n"1","unterminated', b'"1","ok"\n"1","unterminated\n',
                                      b'"1","stray"quote"\n'])
-def test_broken_quoting_error(tmp_path: Path, content: bytes) -> None:
+def test_malformed_row_broken_quoting_names_file_and_line(tmp_path: Path, content: bytes) -> None:
     path = write(tmp_path, content, "quotes.csv")
     with pytest.raises(CSVFormatError) as info:
         read_zhang_csv(path)

@@ -46,13 +46,20 @@ TEST_PER_CLASS = 3
 
 @dataclass
 class LocalServer:
-    """A static file server on 127.0.0.1 serving ``root``; ``requests`` lists the paths asked for."""
+    """A static file server on 127.0.0.1 serving ``root``; ``requests`` lists the paths asked for.
+
+    Setting ``cut_at`` makes it announce a file's full length but send only its first ``cut_at`` bytes;
+    then it closes the connection, or, if ``stall`` is set, first waits until ``release`` is set (or 30 s).
+    """
 
     root: Path
     server: ThreadingHTTPServer
     thread: threading.Thread
     requests: list[str] = field(default_factory=list)
     stopped: bool = False
+    cut_at: int | None = None
+    stall: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
 
     def url(self, name: str) -> str:
         """URL of the file ``name`` under ``root``."""
@@ -63,6 +70,7 @@ class LocalServer:
         """Stop serving and free the port (idempotent)."""
         if not self.stopped:
             self.stopped = True
+            self.release.set()
             self.server.shutdown()
             self.server.server_close()
             self.thread.join(10)
@@ -78,6 +86,7 @@ def http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
     root = tmp_path / "www"
     root.mkdir()
     requests: list[str] = []
+    local: LocalServer
 
     class QuietHandler(SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -85,7 +94,18 @@ def http_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
 
         def do_GET(self) -> None:
             requests.append(self.path)
-            super().do_GET()
+            if local.cut_at is None:
+                super().do_GET()
+                return
+            data = (root / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:local.cut_at])
+            self.wfile.flush()
+            if local.stall:
+                local.release.wait(30)
+            self.close_connection = True
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="test-http",
@@ -231,12 +251,11 @@ def test_archive_without_required_file_is_refused_and_removed(http_server: Local
     data_dir = tmp_path / "cache"
     with pytest.raises(DatasetError, match="test.csv"):
         fetch(TOY, data_dir, progressbar=False)
-    assert not (data_dir / TOY / TOY_FOLDER).exists()
-    assert not any(p.name.startswith(".extract-") for p in (data_dir / TOY).iterdir())
+    assert files_under(data_dir) == [TOY]  # no folder, no staging folder, and the useless archive deleted
 
 
 @pytest.mark.parametrize("member", ["../evil.txt", f"{TOY_FOLDER}/../../evil.txt"])
-def test_member_escaping_destination_is_refused_and_nothing_left(tmp_path: Path, member: str) -> None:
+def test_member_escape_outside_destination_is_refused_and_nothing_left(tmp_path: Path, member: str) -> None:
     evil = tarfile.TarInfo(member)
     evil.size = 5
     archive = make_tgz(tmp_path / "evil.tgz", toy_files(), extra=[evil])  # good members first, then evil
@@ -262,7 +281,7 @@ def test_absolute_member_is_not_written_at_its_absolute_path(tmp_path: Path) -> 
     assert sorted(p.name for p in destination.iterdir()) == [TOY_FOLDER]
 
 
-def test_link_pointing_outside_is_refused(tmp_path: Path) -> None:
+def test_link_escape_outside_destination_is_refused(tmp_path: Path) -> None:
     link = tarfile.TarInfo(f"{TOY_FOLDER}/escape")
     link.type = tarfile.SYMTYPE
     link.linkname = "../../../outside"
@@ -273,7 +292,7 @@ def test_link_pointing_outside_is_refused(tmp_path: Path) -> None:
     assert files_under(destination) == []
 
 
-def test_truncated_archive_raises_and_leaves_nothing(tmp_path: Path) -> None:
+def test_truncated_archive_extraction_raises_and_leaves_nothing(tmp_path: Path) -> None:
     files = toy_files()
     files[f"{TOY_FOLDER}/train.csv"] = os.urandom(64_000)  # incompressible, so half the .tgz is half the data
     whole = make_tgz(tmp_path / "whole.tgz", files).read_bytes()
@@ -293,7 +312,7 @@ def test_archive_without_expected_folder_is_refused(tmp_path: Path) -> None:
     assert files_under(destination) == []
 
 
-def test_incomplete_existing_folder_names_missing_part(toy_spec: DatasetSpec, http_server: LocalServer,
+def test_incomplete_cache_folder_names_missing_part_and_is_left_alone(toy_spec: DatasetSpec, http_server: LocalServer,
                                                        tmp_path: Path) -> None:
     data_dir = tmp_path / "cache"
     folder = data_dir / TOY / TOY_FOLDER
@@ -410,3 +429,191 @@ def test_read_aclimdb_split_invalid_utf8_names_file(tmp_path: Path) -> None:
     (root / "train" / "pos" / "3_9.txt").write_bytes(b"caf\xe9")
     with pytest.raises(DatasetError, match=r"3_9\.txt"):
         read_aclimdb_split(root, "train")
+
+
+# --- Bad input through fetch: every failure leaves the cache as it was -----------------------------------------
+
+
+def big_toy_files() -> dict[str, bytes]:
+    """The toy files plus 200 kB of incompressible padding, so that a download takes many chunks."""
+    return toy_files() | {f"{TOY_FOLDER}/padding.bin": os.urandom(200_000)}
+
+
+def test_truncated_archive_download_leaves_nothing_in_cache(http_server: LocalServer, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mirror holds a cut-short archive and the hash given is that file's: the download verifies, the
+    extraction fails, and the archive is deleted with everything else."""
+    whole = make_tgz(tmp_path / "whole.tgz", big_toy_files()).read_bytes()
+    truncated = http_server.root / "toy_csv.tgz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    register(monkeypatch, http_server.url(truncated.name), sha256_of(truncated))
+    data_dir = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="truncated"):
+        fetch(TOY, data_dir, progressbar=False)
+    assert files_under(data_dir) == [TOY]
+
+
+def test_truncated_download_of_whole_archive_fails_hash_and_leaves_nothing(
+        http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry has the whole archive's hash; a cut-short copy on the server fails verification."""
+    whole = make_tgz(tmp_path / "whole.tgz", big_toy_files())
+    (http_server.root / "toy_csv.tgz").write_bytes(whole.read_bytes()[:50_000])
+    register(monkeypatch, http_server.url("toy_csv.tgz"), sha256_of(whole))
+    with pytest.raises(DatasetError, match="verification"):
+        fetch(TOY, tmp_path / "cache", progressbar=False)
+    assert files_under(tmp_path / "cache") == [TOY]
+
+
+def test_member_escape_through_fetch_leaves_nothing_in_cache(http_server: LocalServer, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = tarfile.TarInfo("../../evil.txt")
+    evil.size = 5
+    archive = make_tgz(http_server.root / "toy_csv.tgz", toy_files(), extra=[evil])
+    register(monkeypatch, http_server.url(archive.name), sha256_of(archive))
+    data_dir = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="outside") as info:
+        fetch(TOY, data_dir, progressbar=False)
+    assert "../../evil.txt" in str(info.value)
+    assert files_under(data_dir) == [TOY]  # no archive, no folder, no staging folder
+    assert list(tmp_path.rglob("evil.txt")) == []
+
+
+def test_interrupted_download_connection_dropped_then_later_call_starts_clean(
+        toy_spec: DatasetSpec, http_server: LocalServer, tmp_path: Path) -> None:
+    """The server announces the whole archive, sends 100 bytes and hangs up."""
+    data_dir = tmp_path / "cache"
+    http_server.cut_at = 100
+    with pytest.raises(DatasetError, match="failed") as info:
+        fetch(TOY, data_dir, progressbar=False)
+    assert toy_spec.url in str(info.value)
+    assert files_under(data_dir) == [TOY]
+    http_server.cut_at = None
+    folder = fetch(TOY, data_dir, progressbar=False)
+    assert (folder / "train.csv").read_bytes() == toy_files()[f"{TOY_FOLDER}/train.csv"]
+    assert sorted(p.name for p in (data_dir / TOY).iterdir()) == ["toy_csv", "toy_csv.tgz"]
+
+
+FETCH_IN_CHILD = """
+import dataclasses, sys
+import utils.datasets as d
+url, known_hash, data_dir = sys.argv[1:]
+d.REGISTRY["toy"] = dataclasses.replace(d.REGISTRY["ag_news"], name="toy", url=url, known_hash=known_hash,
+                                        folder="toy_csv", required=("train.csv", "test.csv"))
+d.fetch("toy", data_dir, progressbar=False)
+"""
+
+
+def test_interrupted_download_killed_process_then_later_call_starts_clean(
+        http_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process is SIGKILLed mid-download (the server has sent half the archive and stalls): the partial file
+    stays behind in its staging folder, and the next fetch removes it and downloads cleanly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    archive = make_tgz(http_server.root / "toy_csv.tgz", big_toy_files())
+    spec = register(monkeypatch, http_server.url(archive.name), sha256_of(archive))
+    data_dir = tmp_path / "cache"
+    http_server.cut_at, http_server.stall = archive.stat().st_size // 2, True
+    child = subprocess.Popen([sys.executable, "-c", FETCH_IN_CHILD, spec.url, spec.known_hash, str(data_dir)],
+                             cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 0 for p in (data_dir / TOY).glob(".download-*/*")):
+            assert child.poll() is None, f"the child ended with status {child.returncode} before downloading"
+            assert time.monotonic() < deadline, "the download never started"
+            time.sleep(0.02)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(30) == -signal.SIGKILL
+    left = files_under(data_dir / TOY)
+    assert len(left) == 2 and left[0].startswith(f".download-{child.pid}-")  # the staging folder and its tmp file
+    assert 0 < (data_dir / TOY / left[1]).stat().st_size < archive.stat().st_size
+    http_server.cut_at, http_server.stall = None, False
+    http_server.release.set()
+    folder = fetch(TOY, data_dir, progressbar=False)
+    assert (folder / "test.csv").read_bytes() == toy_files()[f"{TOY_FOLDER}/test.csv"]
+    assert sorted(p.name for p in (data_dir / TOY).iterdir()) == ["toy_csv", "toy_csv.tgz"]
+
+
+def test_interrupted_copy_of_archive_in_cache_is_replaced_by_a_clean_download(
+        toy_spec: DatasetSpec, http_server: LocalServer, tmp_path: Path) -> None:
+    """An archive cut short in the cache (a copy interrupted by hand) fails its hash and is downloaded again."""
+    cache = tmp_path / "cache" / TOY
+    cache.mkdir(parents=True)
+    whole = (http_server.root / "toy_csv.tgz").read_bytes()
+    (cache / "toy_csv.tgz").write_bytes(whole[:100])
+    folder = fetch(TOY, tmp_path / "cache", progressbar=False)
+    assert (cache / "toy_csv.tgz").read_bytes() == whole
+    assert http_server.requests == ["/toy_csv.tgz"]
+    assert (folder / "train.csv").is_file()
+
+
+def test_interrupted_extraction_staging_of_dead_process_removed_live_one_kept(tmp_path: Path) -> None:
+    """Staging folders whose process is gone are debris; one whose process runs (this one) is work in progress."""
+    import subprocess
+    import sys
+
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_pid.wait()
+    cache = tmp_path / "cache"
+    dead = [cache / f".extract-{dead_pid.pid}-abc", cache / f".download-{dead_pid.pid}-def"]
+    alive = cache / f".extract-{os.getpid()}-ghi"
+    unrelated = cache / "toy_csv.tgz"
+    for folder in [*dead, alive]:
+        (folder / "toy_csv").mkdir(parents=True)
+        (folder / "toy_csv" / "half.csv").write_bytes(b'"1","a"')
+    unrelated.write_bytes(b"kept")
+    assert utils.datasets.remove_stale_staging(cache) == sorted(dead)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([alive.name, unrelated.name])
+    assert utils.datasets.remove_stale_staging(tmp_path / "nowhere") == []
+
+
+def test_load_malformed_csv_in_cache_names_file_and_line_and_changes_nothing(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch
+                                                                             ) -> None:
+    from utils.csv_reader import CSVFormatError
+
+    register(monkeypatch, "http://127.0.0.1:9/unused.tgz", "sha256:" + "0" * 64)
+    folder = tmp_path / "cache" / TOY / TOY_FOLDER
+    folder.mkdir(parents=True)
+    (folder / "train.csv").write_bytes(b'"1","a","b"\n"2","c","d"\n"2"\n')
+    (folder / "test.csv").write_bytes(zhang_csv(toy_rows(TEST_PER_CLASS, "test")))
+    before = {name: (folder / name).read_bytes() for name in ("train.csv", "test.csv")}
+    with pytest.raises(CSVFormatError, match=r"train\.csv, line 3"):
+        load(TOY, tmp_path / "cache")
+    assert files_under(tmp_path / "cache") == [TOY, f"{TOY}/{TOY_FOLDER}", f"{TOY}/{TOY_FOLDER}/test.csv",
+                                               f"{TOY}/{TOY_FOLDER}/train.csv"]
+    assert {name: (folder / name).read_bytes() for name in before} == before
+
+
+def test_read_aclimdb_split_empty_class_folder_raises(tmp_path: Path) -> None:
+    root = tmp_path / "aclImdb"
+    make_aclimdb(root, "train", {"neg": {"0_1.txt": "bad"}, "pos": {}})
+    with pytest.raises(DatasetError, match=r"train/pos: empty"):
+        read_aclimdb_split(root, "train")
+
+
+def test_split_train_validation_texts_labels_length_mismatch() -> None:
+    with pytest.raises(ValueError, match="length mismatch, 4 texts but 3 labels"):
+        split_train_validation(["a", "b", "c", "d"], np.array([0, 1, 0]), 0.5)
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_text_dataset_texts_labels_length_mismatch_names_split(split: str) -> None:
+    parts = {f"{s}_texts": ["a", "b"] for s in ("train", "val", "test")}
+    parts |= {f"{s}_labels": np.array([0, 1]) for s in ("train", "val", "test")}
+    parts[f"{split}_labels"] = np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=f"toy {split} split: length mismatch, 2 texts but 3 labels"):
+        utils.datasets.TextDataset(name="toy", class_names=("neg", "pos"), **parts)
+
+
+@pytest.mark.parametrize(("labels", "bad"), [([0, 2], "class index 2 at position 1"),
+                                             ([-1, 0], "class index -1 at position 0")])
+def test_text_dataset_class_index_out_of_range_names_split(labels: list[int], bad: str) -> None:
+    parts = {f"{s}_texts": ["a", "b"] for s in ("train", "val", "test")}
+    parts |= {f"{s}_labels": np.array([0, 1]) for s in ("train", "val", "test")}
+    parts["val_labels"] = np.array(labels)
+    with pytest.raises(ValueError, match=f"toy val split: {bad} out of range 0..1"):
+        utils.datasets.TextDataset(name="toy", class_names=("neg", "pos"), **parts)

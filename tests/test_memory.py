@@ -104,3 +104,29 @@ def test_largest_fitting_rows_overhead_below_one_raises() -> None:
 def test_monitor_interval_not_positive_raises(interval: float) -> None:
     with pytest.raises(ValueError, match="interval"):
         MemoryMonitor(interval=interval)
+
+
+def test_monitor_of_killed_child_process_sees_its_memory_and_stops_sampling() -> None:
+    """A child process (synthetic: it allocates 200 MB, then sleeps) is sampled by pid, then SIGKILLed."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import numpy, time; a = numpy.ones(25_000_000); "
+                              "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        with MemoryMonitor(interval=0.02, pid=child.pid) as monitor:
+            assert child.stdout.readline().strip() == "ready"
+            time.sleep(0.1)
+            child.kill()
+            child.wait(10)
+            time.sleep(0.2)
+            assert not monitor._thread.is_alive()  # it stopped by itself when the process went away
+            samples = len(monitor.timeline.rss)
+            monitor.mark("after the kill")
+    finally:
+        child.kill()
+        child.wait(10)
+    assert monitor.peak >= 200 * MB  # the child's memory, not this process's
+    assert len(monitor.timeline.rss) == samples  # neither the mark nor the exit could sample a dead process
+    assert [label for _, label in monitor.timeline.marks] == ["after the kill"]
+    assert monitor.timeline.marks[0][0] > monitor.timeline.times[-1]

@@ -108,9 +108,16 @@ def test_transform_before_fit_raises() -> None:
         _ = vectorizer.num_features
 
 
-def test_fit_length_mismatch_raises() -> None:
-    with pytest.raises(ValueError, match="labels"):
+def test_fit_texts_labels_length_mismatch_raises() -> None:
+    with pytest.raises(ValueError, match="fit_transform: length mismatch, 8 texts but 7 labels"):
         NgramVectorizer().fit_transform(TRAIN_TEXTS, TRAIN_LABELS[:-1])
+    with pytest.raises(ValueError, match="length mismatch, 7 texts but 8 labels"):
+        NgramVectorizer().fit_transform(TRAIN_TEXTS[:-1], TRAIN_LABELS)
+
+
+def test_fit_empty_input_raises() -> None:
+    with pytest.raises(ValueError, match="empty input"):
+        NgramVectorizer().fit_transform([], np.array([], dtype=np.int64))
 
 
 def test_to_sorted_csr_sorts_unsorted_indices() -> None:

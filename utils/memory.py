@@ -57,6 +57,23 @@ def largest_fitting_rows(num_rows: int, bytes_per_row: int, budget_bytes: int, i
     return min(num_rows, int(spare / (overhead * bytes_per_row)))
 
 
+def growth_per_epoch(rss_at_epoch_ends: np.ndarray | list[int], warmup: int = 5) -> float:
+    """Return how fast RSS grows from epoch to epoch, in bytes per epoch, after ``warmup`` epochs.
+
+    The slope of a least-squares line through RSS at the end of each epoch
+    from epoch ``warmup + 1`` on: a leak of a fixed size per epoch shows as
+    that size, while a one-off jump (caches warming up, the first epoch's
+    graph tracing) is left out with the warm-up epochs.
+
+    Raises:
+        ValueError: fewer than two epochs remain after the warm-up.
+    """
+    rss = np.asarray(rss_at_epoch_ends, dtype=np.float64)[warmup:]
+    if len(rss) < 2:
+        raise ValueError(f"need at least 2 epochs after a warm-up of {warmup}, got {len(rss)}")
+    return float(np.polyfit(np.arange(len(rss)), rss, 1)[0])
+
+
 @dataclass
 class MemoryTimeline:
     """RSS samples taken over time, with labelled marks (such as epoch ends).
