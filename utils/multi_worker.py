@@ -1,0 +1,601 @@
+"""Training the series' MLP on several processes with ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+Two halves, for the two sides of a cluster:
+
+* the **worker** (``python -m utils.multi_worker train --config C --output O``): one
+  process per host (here: per port on ``127.0.0.1``). It reads ``TF_CONFIG``
+  from its environment, joins the others through
+  ``MultiWorkerMirroredStrategy``, reads its own share of the TFRecord shards
+  (:mod:`utils.shards`), trains, and writes its history, timings and memory
+  timeline to ``<output>/worker-<index>.json``; the chief (worker 0) also
+  saves the model. Every worker holds a full copy of the model; at each
+  step each worker computes gradients on its part of the global batch, the
+  gradients are summed across workers (an all-reduce), and every copy
+  applies the same update.
+* the **launcher** (:class:`WorkerGroup`): picks free ports, builds each
+  worker's ``TF_CONFIG``, starts the workers as subprocesses with their logs in
+  files, waits for them, and makes sure none is left running: on leaving the
+  ``with`` block (also through an exception), at interpreter exit, and, from
+  the worker's side, when the launching process disappears
+  (:func:`watch_parent`).
+
+``python -m utils.multi_worker serve --dispatcher-port P --worker-port Q`` runs
+a ``tf.data`` service (a dispatcher and one worker) on ``127.0.0.1`` until stopped;
+:meth:`WorkerGroup.start_data_service` starts one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: The environment variable TensorFlow reads a worker's cluster and role from.
+TF_CONFIG = "TF_CONFIG"
+LOCALHOST = "127.0.0.1"
+#: Every line a worker prints about its progress starts with this, followed by its index.
+LOG_PREFIX = "[worker"
+LOOPS = ("custom", "fit")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a worker needs besides ``TF_CONFIG``; the same for every worker of a run.
+
+    Attributes:
+        shard_dir: folder of the shards and manifests (:func:`utils.shards.write_shards`),
+            readable by every worker.
+        train_name: manifest name of the training shards.
+        val_name: manifest name of the validation shards.
+        epochs: number of epochs, >= 1 (no early stopping: runs to compare take the same steps).
+        global_batch_size: samples per step summed over all workers; each of ``n`` workers
+            takes ``global_batch_size / n``.
+        seed: seed of the initial weights, dropout and shuffling.
+        sparse: feed ``tf.SparseTensor`` batches to a sparse-input model, else dense batches.
+        units: width of the MLP's hidden layer.
+        dropout_rate: the MLP's dropout rate.
+        learning_rate: Adam's learning rate.
+        shuffle_buffer: records in each worker's shuffle buffer.
+        loop: ``"custom"`` (the training loop of :func:`make_steps`) or ``"fit"`` (``model.fit``,
+            which Keras 3 cannot run on more than one worker: kept to show the error).
+    """
+
+    shard_dir: str
+    train_name: str = "train"
+    val_name: str = "val"
+    epochs: int = 3
+    global_batch_size: int = 128
+    seed: int = 42
+    sparse: bool = True
+    units: int = 64
+    dropout_rate: float = 0.2
+    learning_rate: float = 1e-3
+    shuffle_buffer: int = 10_000
+    loop: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.global_batch_size < 1:
+            raise ValueError(f"global_batch_size must be >= 1, got {self.global_batch_size}")
+        if self.loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, got {self.loop!r}")
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the configuration as JSON to ``path``; return the path."""
+        path = Path(path)
+        write_json(path, asdict(self))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a configuration written by :meth:`save`."""
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as JSON to ``path`` through a temporary file, so no reader sees half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------- cluster set-up
+
+
+def free_ports(count: int, host: str = LOCALHOST) -> list[int]:
+    """Return ``count`` distinct TCP ports on ``host`` that were free a moment ago.
+
+    The operating system picks each (bind to port 0); all sockets stay open
+    until every port is chosen, so the ports differ. Another program could
+    still take a port before the worker binds it; the worker then fails to
+    start and says so in its log.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+    return ports
+
+
+def tf_config(addresses: Sequence[str], index: int) -> dict:
+    """Return worker ``index``'s ``TF_CONFIG``: the whole cluster, and which member this process is.
+
+    Args:
+        addresses: ``"host:port"`` of every worker, in the same order for all of them;
+            worker 0 is the chief.
+        index: this worker's position in ``addresses``.
+
+    Raises:
+        ValueError: no addresses, an address without a port, duplicates, or ``index`` out of range.
+    """
+    if not addresses:
+        raise ValueError("a cluster needs at least one worker address")
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"worker address {address!r} is not 'host:port'")
+    if len(set(addresses)) != len(addresses):
+        raise ValueError(f"worker addresses must differ, got {list(addresses)}")
+    if not 0 <= index < len(addresses):
+        raise ValueError(f"index must be in [0, {len(addresses)}), got {index}")
+    return {"cluster": {"worker": list(addresses)}, "task": {"type": "worker", "index": index}}
+
+
+# --------------------------------------------------------------------------------------------- logs and reports
+
+
+class WorkerError(RuntimeError):
+    """A worker failed or ran out of time; the message names it and quotes its error."""
+
+
+def log_tail(path: str | os.PathLike, lines: int = 15) -> str:
+    """Return the last ``lines`` lines of a log file ('' if it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def error_message(path: str | os.PathLike, width: int = 300) -> str:
+    """Return the exception that ended the last Python traceback in a log, on one line ('' if none).
+
+    Messages longer than ``width`` characters keep their beginning and end (a
+    message can hold a whole tensor). TensorFlow's own log lines that follow
+    the traceback (``E0000 ...``) are left out.
+    """
+    path = Path(path)
+    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return ""
+    block = lines[starts[-1] + 1:]
+    # The stack frames are indented; the exception starts at the first line that is not.
+    first = next((i for i, line in enumerate(block) if line and not line[0].isspace()), None)
+    if first is None:
+        return ""
+    message = [block[first]]
+    for line in block[first + 1:]:
+        if re.match(r"^[IWEF]\d{4} ", line):
+            break
+        message.append(line.strip())
+    text = " ".join(part for part in message if part)
+    if len(text) <= width:
+        return text
+    half = (width - 5) // 2
+    return f"{text[:half]} ... {text[-half:]}"
+
+
+def worker_lines(path: str | os.PathLike) -> list[str]:
+    """Return the progress lines a worker printed to its log (those starting with ``[worker``)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [line for line in path.read_text(errors="replace").splitlines() if line.startswith(LOG_PREFIX)]
+
+
+def read_reports(output_dir: str | os.PathLike, num_workers: int) -> list[dict]:
+    """Read the ``worker-<index>.json`` reports of a finished run, worker 0 first.
+
+    Raises:
+        FileNotFoundError: a worker left no report (it failed or was stopped).
+    """
+    paths = [Path(output_dir) / f"worker-{index}.json" for index in range(num_workers)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no report from {', '.join(missing)}: did the run finish?")
+    return [json.loads(p.read_text()) for p in paths]
+
+
+# --------------------------------------------------------------------------------------------- launcher
+
+
+def stop_processes(processes: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stop every process still running: SIGTERM to its process group, SIGKILL after ``grace`` seconds.
+
+    Each process is expected to lead its own process group (``start_new_session=True``),
+    so anything it started goes too. Processes that already ended are only reaped.
+    """
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group led by ``process`` (or to the process alone if that fails)."""
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            process.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+
+class WorkerGroup:
+    """Start processes that belong together, wait for all of them, and never leave one behind.
+
+    Use it as a context manager::
+
+        with WorkerGroup(log_dir) as group:
+            group.start_training(2, config_path, output_dir)
+            group.wait(timeout=600)
+
+    Leaving the block stops every process still running (SIGTERM, then SIGKILL),
+    also when the block raises. Processes are also stopped when the group is
+    garbage-collected or the Python interpreter exits, and each one exits by
+    itself when the launching process is gone (:func:`watch_parent`).
+
+    Args:
+        log_dir: folder for one log file per process (``<name>.log``, stdout and stderr together).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike) -> None:
+        self.log_dir = Path(log_dir)
+        self.processes: dict[str, subprocess.Popen] = {}
+        # The finalizer holds this list, not the group, so the group can still be collected; weakref.finalize
+        # also runs it at interpreter exit.
+        self._started: list[subprocess.Popen] = []
+        weakref.finalize(self, stop_processes, self._started)
+
+    def log(self, name: str) -> Path:
+        """Return the log file of process ``name``."""
+        return self.log_dir / f"{name}.log"
+
+    def start(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``python -m utils.multi_worker <args>`` as process ``name``; return its ``Popen``.
+
+        The process gets this environment plus ``env``, the repository root on
+        ``PYTHONPATH``, its own process group, and :meth:`log` ``(name)`` as stdout and stderr.
+        """
+        if name in self.processes:
+            raise ValueError(f"a process named {name!r} was already started")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        repo_root = str(Path(__file__).resolve().parent.parent)
+        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
+                    "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.environ.get("PYTHONPATH")]))}
+        full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        command = [sys.executable, "-m", "utils.multi_worker", "--parent-pid", str(os.getpid()), *args]
+        with open(self.log(name), "wb") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=full_env, cwd=repo_root, start_new_session=True)
+        self.processes[name] = process
+        self._started.append(process)
+        return process
+
+    def start_training(self, num_workers: int, config_path: str | os.PathLike,
+                       output_dir: str | os.PathLike) -> list[str]:
+        """Start ``num_workers`` training workers (``worker-0``, ...) on free ports of ``127.0.0.1``.
+
+        Returns:
+            The worker addresses, worker 0 (the chief) first.
+        """
+        addresses = [f"{LOCALHOST}:{port}" for port in free_ports(num_workers)]
+        for index in range(num_workers):
+            self.start(f"worker-{index}",
+                       ["train", "--config", str(config_path), "--output", str(output_dir)],
+                       env={TF_CONFIG: json.dumps(tf_config(addresses, index))})
+        return addresses
+
+    def start_data_service(self, timeout: float = 120.0) -> str:
+        """Start a ``tf.data`` service (dispatcher and one worker) as process ``data-service``.
+
+        Returns:
+            The dispatcher's address, ``grpc://127.0.0.1:<port>``, once both servers accept connections.
+
+        Raises:
+            WorkerError: the process exited, or the servers did not answer within ``timeout`` seconds.
+        """
+        dispatcher_port, worker_port = free_ports(2)
+        process = self.start("data-service", ["serve", "--dispatcher-port", str(dispatcher_port),
+                                              "--worker-port", str(worker_port)])
+        deadline = time.monotonic() + timeout
+        for port in (dispatcher_port, worker_port):
+            while not _accepts_connections(LOCALHOST, port):
+                if process.poll() is not None:
+                    raise WorkerError(f"data-service exited with code {process.returncode}: "
+                                      f"{error_message(self.log('data-service'))}")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise WorkerError(f"data-service did not accept connections on port {port} within {timeout:.0f} s")
+                time.sleep(0.2)
+        return f"grpc://{LOCALHOST}:{dispatcher_port}"
+
+    def alive(self) -> list[str]:
+        """Return the names of the processes still running."""
+        return [name for name, process in self.processes.items() if process.poll() is None]
+
+    def wait(self, timeout: float, poll: float = 0.2) -> dict[str, int]:
+        """Wait until every process has ended; return their exit codes by name.
+
+        A worker that fails leaves the others waiting for it forever (a
+        collective operation needs everyone), so as soon as one process
+        exits with an error, the others are stopped and :class:`WorkerError`
+        is raised.
+
+        Raises:
+            WorkerError: a process exited with a non-zero code, or ``timeout`` seconds passed
+                (all processes are stopped first).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            codes = {name: p.poll() for name, p in self.processes.items()}
+            failed = [name for name, code in codes.items() if code not in (None, 0)]
+            if failed:
+                self.stop()
+                name = failed[0]
+                raise WorkerError(f"{name} exited with code {codes[name]}; the others were stopped. "
+                                  f"Its error ({self.log(name)}): {error_message(self.log(name))}")
+            if all(code == 0 for code in codes.values()):
+                return codes
+            if time.monotonic() > deadline:
+                self.stop()
+                raise WorkerError(f"processes still running after {timeout:.0f} s were stopped: "
+                                  f"{[name for name, code in codes.items() if code is None]}")
+            time.sleep(poll)
+
+    def stop(self) -> None:
+        """Stop every process of the group that is still running (see :func:`stop_processes`)."""
+        stop_processes(self._started)
+
+    def __enter__(self) -> WorkerGroup:
+        """Return the group."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop every process still running."""
+        self.stop()
+
+
+def _accepts_connections(host: str, port: int) -> bool:
+    """Return whether a TCP connection to ``host:port`` succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------- worker side
+
+
+def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Exit this process as soon as ``parent_pid`` is no longer its parent (the launcher died).
+
+    Starts a daemon thread. Without it, a worker whose launcher was killed
+    would wait for its peers' collective operations forever.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(3)
+
+    if os.getppid() != parent_pid:
+        os._exit(3)
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def make_steps(strategy, model, global_batch_size: int):
+    """Return ``(train_step, eval_step)``: one synchronous step of every worker, as ``tf.function``\\ s.
+
+    ``train_step(batch)`` runs the model on each worker's part of the global
+    batch and scales the loss by ``1 / global_batch_size``
+    (``tf.nn.compute_average_loss``), so that the sum of the workers'
+    gradients, which the optimizer forms with an all-reduce, is the gradient
+    of the mean loss over the global batch; every copy of the model then
+    applies the same update. ``eval_step(batch)`` only runs the model. Both
+    return ``[loss sum, correct predictions, samples]`` summed over all workers.
+    """
+    import keras
+    import tensorflow as tf
+
+    def totals(y, probabilities):
+        y = tf.cast(tf.reshape(y, (-1, 1)), tf.float32)
+        losses = keras.losses.binary_crossentropy(y, probabilities)
+        correct = tf.cast(tf.equal(tf.cast(probabilities > 0.5, tf.float32), y), tf.float32)
+        count = tf.cast(tf.shape(y)[0], tf.float32)
+        return losses, tf.stack([tf.reduce_sum(losses), tf.reduce_sum(correct), count])
+
+    def replica_train(x, y):
+        with tf.GradientTape() as tape:
+            losses, sums = totals(y, model(x, training=True))
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch_size)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return sums
+
+    def replica_eval(x, y):
+        return totals(y, model(x, training=False))[1]
+
+    @tf.function
+    def train_step(batch):
+        return strategy.reduce("SUM", strategy.run(replica_train, args=batch), axis=None)
+
+    @tf.function
+    def eval_step(batch):
+        return strategy.reduce("SUM", strategy.run(replica_eval, args=batch), axis=None)
+
+    return train_step, eval_step
+
+
+def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
+    """Train as one member of the cluster in ``TF_CONFIG``; return (and write) this worker's report.
+
+    Each worker reads the training shards through
+    ``strategy.distribute_datasets_from_function``: its input pipeline keeps
+    every ``num_workers``-th shard file, starting at its own index (an
+    explicit file shard), and batches ``global_batch_size / num_workers``
+    records. Validation shards are split the same way. The loop is written
+    out with ``strategy.run`` (:func:`make_steps`) rather than ``model.fit``,
+    which fails under ``MultiWorkerMirroredStrategy`` with more than one
+    worker in Keras 3 (keras-team/keras#20585; ``config.loop = "fit"`` shows
+    it). The chief saves the model after every epoch to ``<output>/model.keras``.
+
+    Returns:
+        The report written to ``<output>/worker-<index>.json``: task, cluster, batch sizes, steps,
+        history (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch), training seconds
+        per epoch, median ms/step after the first epoch, and the RSS timeline.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from utils import models, shards
+    from utils.memory import MemoryMonitor
+
+    cluster = json.loads(os.environ[TF_CONFIG])
+    index = cluster["task"]["index"]
+    is_chief = index == 0
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(
+            implementation=tf.distribute.experimental.CommunicationImplementation.RING))
+    num_workers = strategy.num_replicas_in_sync
+    if config.global_batch_size % num_workers:
+        raise ValueError(f"global_batch_size {config.global_batch_size} is not divisible by {num_workers} workers")
+    keras.utils.set_random_seed(config.seed)
+    train = shards.read_manifest(config.shard_dir, config.train_name)
+    val = shards.read_manifest(config.shard_dir, config.val_name)
+
+    def distributed(manifest: shards.ShardManifest, training: bool):
+        """This worker's share of ``manifest``'s shards, as the strategy's distributed dataset."""
+        def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            return shards.make_dataset(
+                manifest.paths(config.shard_dir), manifest.num_features,
+                context.get_per_replica_batch_size(config.global_batch_size), shuffle=training,
+                seed=config.seed, shuffle_buffer=config.shuffle_buffer, repeat=training, sparse=config.sparse,
+                shard=(context.num_input_pipelines, context.input_pipeline_id))
+        return strategy.distribute_datasets_from_function(make)
+
+    steps_per_epoch = train.num_rows // config.global_batch_size
+    with strategy.scope():
+        model = models.build_mlp(train.num_features, 2, units=config.units, dropout_rate=config.dropout_rate,
+                                 learning_rate=config.learning_rate, sparse_input=config.sparse)
+    say = f"{LOG_PREFIX} {index}]"
+    print(f"{say} {num_workers} worker(s), cluster {cluster['cluster']['worker']}; global batch "
+          f"{config.global_batch_size} = {config.global_batch_size // num_workers} per worker; "
+          f"{steps_per_epoch} steps per epoch", flush=True)
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    step_seconds: list[list[float]] = []
+    with MemoryMonitor(interval=0.1) as monitor:
+        if config.loop == "fit":
+            model.fit(distributed(train, True), steps_per_epoch=steps_per_epoch, epochs=config.epochs,
+                      shuffle=False, verbose=2)
+        train_step, eval_step = make_steps(strategy, model, config.global_batch_size)
+        batches = iter(distributed(train, True))
+        val_batches = distributed(val, False)
+        for epoch in range(config.epochs):
+            totals = np.zeros(3)
+            step_seconds.append([])
+            for _ in range(steps_per_epoch):
+                start = time.perf_counter()
+                totals += train_step(next(batches)).numpy()
+                step_seconds[-1].append(time.perf_counter() - start)
+            val_totals = sum(eval_step(batch).numpy() for batch in val_batches)
+            for prefix, (loss_sum, correct, count) in (("", totals), ("val_", val_totals)):
+                history[f"{prefix}loss"].append(float(loss_sum / count))
+                history[f"{prefix}accuracy"].append(float(correct / count))
+            if is_chief:
+                partial = output_dir / ".model-partial.keras"
+                model.save(partial)
+                os.replace(partial, output_dir / "model.keras")
+            monitor.mark(f"epoch {epoch + 1}")
+            print(f"{say} epoch {epoch + 1}/{config.epochs}: {sum(step_seconds[-1]):.1f} s training; "
+                  + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items())
+                  + ("; model saved" if is_chief else ""), flush=True)
+    report = {
+        "index": index, "is_chief": is_chief, "num_workers": num_workers, "pid": os.getpid(),
+        "cluster": cluster["cluster"]["worker"], "global_batch_size": config.global_batch_size,
+        "per_worker_batch_size": config.global_batch_size // num_workers, "steps_per_epoch": steps_per_epoch,
+        "history": history,
+        "train_seconds_per_epoch": [float(sum(seconds)) for seconds in step_seconds],
+        "ms_per_step": 1000 * float(np.median(np.concatenate(step_seconds[1:] or step_seconds))),
+        "memory": {"times": monitor.timeline.times, "rss": monitor.timeline.rss, "marks": monitor.timeline.marks},
+    }
+    write_json(output_dir / f"worker-{index}.json", report)
+    print(f"{say} done", flush=True)
+    return report
+
+
+def serve_data_service(dispatcher_port: int, worker_port: int) -> None:
+    """Run a ``tf.data`` service dispatcher and one worker on ``127.0.0.1`` until the process is stopped."""
+    import tensorflow as tf
+
+    service = tf.data.experimental.service
+    dispatcher = service.DispatchServer(service.DispatcherConfig(port=dispatcher_port))
+    worker = service.WorkerServer(service.WorkerConfig(
+        dispatcher_address=f"{LOCALHOST}:{dispatcher_port}", worker_address=f"{LOCALHOST}:{worker_port}",
+        port=worker_port))
+    print(f"[data-service] dispatcher {dispatcher.target}, worker {LOCALHOST}:{worker_port}", flush=True)
+    worker.join()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line of a worker process: ``train`` or ``serve``."""
+    parser = argparse.ArgumentParser(prog="python -m utils.multi_worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--parent-pid", type=int, help="exit when this process is no longer the parent")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train as one worker of the cluster in $TF_CONFIG")
+    train.add_argument("--config", required=True, help="TrainConfig JSON file")
+    train.add_argument("--output", required=True, help="folder for reports and the chief's model")
+    serve = commands.add_parser("serve", help="run a tf.data service dispatcher and one worker")
+    serve.add_argument("--dispatcher-port", type=int, required=True)
+    serve.add_argument("--worker-port", type=int, required=True)
+    args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        watch_parent(args.parent_pid)
+    if args.command == "train":
+        if TF_CONFIG not in os.environ:
+            parser.error(f"${TF_CONFIG} is not set: every worker needs the cluster and its own index")
+        train_worker(TrainConfig.load(args.config), args.output)
+    else:
+        serve_data_service(args.dispatcher_port, args.worker_port)
+
+
+if __name__ == "__main__":
+    main()
