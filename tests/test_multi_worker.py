@@ -29,8 +29,8 @@ from utils.multi_worker import (
     WorkerGroup,
     error_message,
     free_ports,
-    read_reports,
     tf_config,
+    train_cluster,
     worker_lines,
 )
 
@@ -193,19 +193,18 @@ def synthetic_shards(directory: Path) -> None:
 def test_two_workers_train_one_model(tmp_path: Path) -> None:
     synthetic_shards(tmp_path / "shards")
     config = TrainConfig(shard_dir=str(tmp_path / "shards"), epochs=3, global_batch_size=32,
-                         learning_rate=1e-2, shuffle_buffer=64).save(tmp_path / "config.json")
-    with WorkerGroup(tmp_path / "logs") as group:
-        addresses = group.start_training(2, config, tmp_path / "run")
-        assert group.wait(timeout=240) == {"worker-0": 0, "worker-1": 0}
-    chief, other = read_reports(tmp_path / "run", 2)
-    assert chief["cluster"] == other["cluster"] == addresses
+                         learning_rate=1e-2, shuffle_buffer=64)
+    (chief, other), seconds = train_cluster(2, config, tmp_path / "run", timeout=240)
+    assert chief["cluster"] == other["cluster"] and len(set(chief["cluster"])) == 2 and seconds > 0
     assert (chief["num_workers"], chief["per_worker_batch_size"], chief["steps_per_epoch"]) == (2, 16, 16)
     # Metrics are summed over both workers, so both report the same numbers.
     assert chief["history"] == other["history"]
     assert chief["history"]["val_accuracy"][-1] > 0.75
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["model.keras", "worker-0.json", "worker-1.json"]
-    assert any("epoch 3/3" in line and "model saved" in line for line in worker_lines(group.log("worker-0")))
-    assert not any("model saved" in line for line in worker_lines(group.log("worker-1")))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json", "logs", "model.keras", "worker-0.json", "worker-1.json"]
+    logs = tmp_path / "run" / "logs"
+    assert any("epoch 3/3" in line and "model saved" in line for line in worker_lines(logs / "worker-0.log"))
+    assert not any("model saved" in line for line in worker_lines(logs / "worker-1.log"))
 
 
 def test_data_service_serves_the_same_batches(tmp_path: Path) -> None:

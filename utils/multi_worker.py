@@ -46,8 +46,9 @@ from typing import Any
 #: The environment variable TensorFlow reads a worker's cluster and role from.
 TF_CONFIG = "TF_CONFIG"
 LOCALHOST = "127.0.0.1"
-#: Every line a worker prints about its progress starts with this, followed by its index.
-LOG_PREFIX = "[worker"
+#: Every line a process of ours prints about its progress starts with this (``[worker 0] ...``,
+#: ``[data-service] ...``); TensorFlow's own log lines never do.
+LOG_PREFIX = "["
 LOOPS = ("custom", "fit")
 
 
@@ -204,7 +205,7 @@ def error_message(path: str | os.PathLike, width: int = 300) -> str:
 
 
 def worker_lines(path: str | os.PathLike) -> list[str]:
-    """Return the progress lines a worker printed to its log (those starting with ``[worker``)."""
+    """Return the progress lines a process printed to its log (those starting with :data:`LOG_PREFIX`)."""
     path = Path(path)
     if not path.is_file():
         return []
@@ -391,6 +392,31 @@ class WorkerGroup:
         self.stop()
 
 
+def train_cluster(num_workers: int, config: TrainConfig, output_dir: str | os.PathLike,
+                  timeout: float = 600.0) -> tuple[list[dict], float]:
+    """Train with ``num_workers`` local workers until they finish; return their reports and the wall time.
+
+    Writes ``<output_dir>/config.json``, the workers' logs in ``<output_dir>/logs/``
+    and their reports and the chief's model in ``<output_dir>``. No worker is
+    left running when this returns or raises.
+
+    Returns:
+        ``(reports, seconds)``: :func:`read_reports` of the run, and the seconds from start to the
+        last worker's exit (process start-up included).
+
+    Raises:
+        WorkerError: a worker failed or the run took longer than ``timeout`` seconds.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_path = config.save(output_dir / "config.json")
+    start = time.perf_counter()
+    with WorkerGroup(output_dir / "logs") as group:
+        group.start_training(num_workers, config_path, output_dir)
+        group.wait(timeout)
+    return read_reports(output_dir, num_workers), time.perf_counter() - start
+
+
 def _accepts_connections(host: str, port: int) -> bool:
     """Return whether a TCP connection to ``host:port`` succeeds now."""
     try:
@@ -516,7 +542,7 @@ def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
     with strategy.scope():
         model = models.build_mlp(train.num_features, 2, units=config.units, dropout_rate=config.dropout_rate,
                                  learning_rate=config.learning_rate, sparse_input=config.sparse)
-    say = f"{LOG_PREFIX} {index}]"
+    say = f"{LOG_PREFIX}worker {index}]"
     print(f"{say} {num_workers} worker(s), cluster {cluster['cluster']['worker']}; global batch "
           f"{config.global_batch_size} = {config.global_batch_size // num_workers} per worker; "
           f"{steps_per_epoch} steps per epoch", flush=True)
@@ -571,7 +597,7 @@ def serve_data_service(dispatcher_port: int, worker_port: int) -> None:
     worker = service.WorkerServer(service.WorkerConfig(
         dispatcher_address=f"{LOCALHOST}:{dispatcher_port}", worker_address=f"{LOCALHOST}:{worker_port}",
         port=worker_port))
-    print(f"[data-service] dispatcher {dispatcher.target}, worker {LOCALHOST}:{worker_port}", flush=True)
+    print(f"{LOG_PREFIX}data-service] dispatcher {dispatcher.target}, worker {LOCALHOST}:{worker_port}", flush=True)
     worker.join()
 
 
