@@ -13,6 +13,7 @@ Usage::
     python bench/pipelines.py                  # full IMDB training set (25,000 reviews), ~15 min on 2 cores
     python bench/pipelines.py --quick          # 2,000 reviews, 2 epochs, under 2 minutes
     python bench/pipelines.py --json out.json  # also write the results as a JSON list
+    python bench/pipelines.py --train-size 5000 --pipelines dense_in_memory,tfdata_gather_spe16
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make ``utils`` importable without installing
     sys.path.insert(0, str(REPO))
 
+from utils.benchmark import format_table  # noqa: E402
 from utils.memory import GB, MB  # noqa: E402
 
 RESULT_PREFIX = "BENCH-RESULT "
@@ -237,24 +239,6 @@ def run_in_subprocess(name: str, folder: Path, epochs: int, batch_size: int, see
     raise RuntimeError(f"pipeline {name} failed (exit code {done.returncode}):\n{tail}")
 
 
-def format_table(results: list[dict[str, Any]]) -> str:
-    """Return the results as a fixed-width text table, ratios against ``dense_in_memory``."""
-    dense = next((r for r in results if r["pipeline"] == "dense_in_memory"), None)
-    header = (f"{'pipeline':<27} {'ms/step':>8} {'samples/s':>10} {'vs dense':>8} {'input ms':>8} "
-              f"{'peak RSS MB':>11} {'vs dense':>8} {'test acc':>8}")
-    lines = [header, "-" * len(header)]
-    for r in results:
-        speed = f"{r['samples_per_s'] / dense['samples_per_s']:.2f}x" if dense else ""
-        memory = f"{r['peak_rss_mb'] / dense['peak_rss_mb']:.2f}x" if dense else ""
-        input_ms = r.get("input_only_ms_per_batch")
-        lines.append(
-            f"{r['pipeline']:<27} {r['ms_per_step']:>8.2f} {r['samples_per_s']:>10.0f} {speed:>8} "
-            f"{input_ms if input_ms is not None else '-':>8} {r['peak_rss_mb']:>11.0f} {memory:>8} "
-            f"{r.get('test_accuracy', '-'):>8}"
-        )
-    return "\n".join(lines)
-
-
 def machine() -> str:
     """Return a one-line description of this machine."""
     return (f"{platform.system()} {platform.machine()}, {psutil.cpu_count(logical=True)} logical cores, "
@@ -267,15 +251,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2,000 training and test reviews, 2 epochs")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     parser.add_argument("--epochs", type=int, help="epochs per pipeline, the first being warm-up (default 4; 2 quick)")
+    parser.add_argument("--train-size", type=int, help="train on a seeded subset of this many reviews "
+                        "(default all 25,000; 2,000 with --quick)")
+    parser.add_argument("--test-size", type=int, help="score on a seeded subset of this many test reviews "
+                        "(default all 25,000; 2,000 with --quick)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--pipelines", help="comma-separated subset of: " + ", ".join(BY_NAME))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    epochs = args.epochs or (2 if args.quick else 4)
-    if epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be >= 1")
+    epochs = args.epochs if args.epochs is not None else (2 if args.quick else 4)
+    if min(v for v in (epochs, args.batch_size, args.train_size, args.test_size) if v is not None) < 1:
+        parser.error("--epochs, --batch-size, --train-size and --test-size must be >= 1")
     if args.child:
         result = run_child(args.child, args.data, epochs, args.batch_size, args.seed)
         print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -284,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         parser.error(f"unknown pipeline(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-pipelines-") as tmp:
-        size = 2000 if args.quick else None
-        data = prepare_data(Path(tmp), size, size, args.seed)
+        quick_size = 2000 if args.quick else None
+        data = prepare_data(Path(tmp), args.train_size or quick_size, args.test_size or quick_size, args.seed)
         print(f"{machine()}; {data['train_samples']} training reviews, {data['features']} features, "
               f"{epochs} epochs (first is warm-up), batch {args.batch_size}", flush=True)
         results = []
@@ -296,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             result.update(data=data, epochs=epochs, batch_size=args.batch_size, machine=machine())
             results.append(result)
             print(f"  {name}: {result['ms_per_step']} ms/step, {result['peak_rss_mb']:.0f} MB", flush=True)
+    total = time.perf_counter() - start
+    for result in results:
+        result["total_seconds"] = round(total, 1)
     print(format_table(results))
+    print(f"whole benchmark: {total / 60:.1f} minutes")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         partial = args.json.with_name(args.json.name + ".partial")

@@ -38,10 +38,11 @@ def csr_to_tf_sparse(x: sp.csr_matrix) -> tf.SparseTensor:
     for a PyDataset: there a scipy batch fails with ``TypeError``, so the
     conversion belongs in ``__getitem__``.
     """
+    if not x.has_sorted_indices:  # CSR with sorted columns gives COO in the row-major order TF requires
+        x = x.sorted_indices()
     coo = x.tocoo()
     indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    sparse = tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape)
-    return tf.sparse.reorder(sparse)
+    return tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape)
 
 
 def epoch_order(num_samples: int, seed: int | None, epoch: int, shuffle: bool = True) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Benchmarks of the series (run as scripts; see each module\x27s docstring)."""
