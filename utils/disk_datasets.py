@@ -19,6 +19,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from utils import streaming
+from utils.feature_cache import FeatureCache
 
 Batch = tuple[sp.csr_matrix, np.ndarray]
 
@@ -30,8 +31,12 @@ def text_dataset(stream: streaming.DocumentStream, chunk_size: int = streaming.C
     training, and ``.batch(batch_size)``. Memory is one chunk of documents
     plus what the pipeline's own buffers hold.
     """
+
+    def documents() -> Iterator[tuple[str, int]]:
+        return streaming.documents(stream, chunk_size)
+
     return tf.data.Dataset.from_generator(
-        lambda: streaming.documents(stream, chunk_size),
+        documents,
         output_signature=(tf.TensorSpec(shape=(), dtype=tf.string), tf.TensorSpec(shape=(), dtype=tf.int64)),
     )
 
@@ -100,7 +105,29 @@ def vectorized_text_batches(stream: streaming.DocumentStream, vectorize: Callabl
     dataset = text_dataset(stream, chunk_size)
     if shuffle_buffer > 0:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda texts, labels: (vectorize(texts), labels),
-                                            num_parallel_calls=tf.data.AUTOTUNE)
+
+    def vectorize_batch(texts: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return vectorize(texts), labels
+
+    dataset = dataset.batch(batch_size).map(vectorize_batch, num_parallel_calls=tf.data.AUTOTUNE)
     num_batches = -(-num_documents // batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(prefetch)
+
+
+def cached_feature_batches(cache: FeatureCache, transform: Callable[[sp.csr_matrix], sp.csr_matrix],
+                           num_columns: int, batch_size: int, *, shuffle: bool, seed: int | None = 0,
+                           prefetch: int = 2) -> tf.data.Dataset:
+    """Return a dataset of sparse batches read from a feature cache at every iteration.
+
+    Args:
+        cache: the cached rows (e.g. hashed n-gram counts).
+        transform: applied to each bucket (e.g. ``HashedTfidf.transform_counts``).
+        num_columns: number of columns after ``transform``.
+        batch_size: rows per batch.
+        shuffle: random bucket order and rows, new every epoch; otherwise the written order.
+        seed: seed of the shuffling.
+        prefetch: batches prepared ahead of the model.
+    """
+    make_batches = cache.epochs(batch_size, transform=transform, shuffle=shuffle, seed=seed)
+    return sparse_batch_dataset(make_batches, num_columns, num_batches=-(-cache.num_rows // batch_size),
+                                prefetch=prefetch)

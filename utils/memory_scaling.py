@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import batching, streaming
-from utils.feature_cache import CacheWriter, buckets_for
+from utils import batching, hashed_pipeline, streaming
 from utils.hashed_tfidf import HashedTfidf
 from utils.memory import MemoryMonitor
 from utils.vectorize import NgramVectorizer
@@ -47,16 +46,9 @@ def streaming_pipeline(stream: streaming.DocumentStream, workdir: Path, *, chunk
     rows loaded at once; the number of buckets grows with the corpus instead.
     """
     features = HashedTfidf(stream.num_classes)
-    num_rows = streaming.estimate_rows(stream)
-    with CacheWriter(workdir / "train", features.n_features, buckets_for(num_rows, rows_per_bucket), seed) as writer:
-        for texts, labels in stream.chunks(chunk_size):
-            counts = features.counts(texts)
-            features.count_documents(counts)
-            writer.add(counts, labels)
-    cache = writer.cache
-    for index in range(cache.num_buckets):
-        features.accumulate_class_statistics(*cache.read_bucket(index))
-    features.select()
+    cache = hashed_pipeline.tokenize_to_caches(features, {"train": stream}, workdir, rows_per_bucket=rows_per_bucket,
+                                               chunk_size=chunk_size, seed=seed)["train"]
+    hashed_pipeline.select_features(features, cache)
     epoch = cache.batches(batch_size, transform=features.transform_counts, rng=np.random.default_rng(seed))
     return sum(1 for _ in epoch)
 

@@ -87,6 +87,13 @@ class DocumentFiles:
         """Return the stream of the first ``limit`` documents."""
         return DocumentFiles(self.paths[:limit], self.labels[:limit], self.num_classes)
 
+    def sample(self, size: int, seed: int = 0) -> DocumentFiles:
+        """Return the stream of ``size`` documents drawn at random without replacement (seeded), in random order."""
+        if not 0 <= size <= len(self):
+            raise ValueError(f"size must be in 0..{len(self)}, got {size}")
+        index = np.random.default_rng(seed).permutation(len(self))[:size]
+        return DocumentFiles(tuple(self.paths[i] for i in index), self.labels[index], self.num_classes)
+
     def chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[Chunk]:
         """Yield ``(texts, labels)`` of ``chunk_size`` documents at a time (the last chunk may be shorter).
 
