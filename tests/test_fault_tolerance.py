@@ -221,3 +221,12 @@ def test_kill_when_paused_reports_a_process_that_ended_first(tmp_path: Path) -> 
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
     with pytest.raises(RuntimeError, match="status 4 before pausing"):
         resumable.kill_when_paused(process, tmp_path / "never", timeout=60)
+
+
+def test_training_output_drops_tensorflow_start_up_lines(tmp_path: Path) -> None:
+    path = tmp_path / "out.txt"
+    path.write_text("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    "I0000 00:00:1 port.cc:153] oneDNN custom operations are on.\n"
+                    "E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit\n"
+                    "Epoch 1/4\n16/16 - 2s - loss: 0.6\n")
+    assert resumable.training_output(path) == "Epoch 1/4\n16/16 - 2s - loss: 0.6"

@@ -115,8 +115,9 @@ class MemoryMonitor:
         print(monitor.peak / GB)
 
     Given a ``pid``, it samples that process instead (a training run started
-    with ``subprocess``, say), and stops sampling quietly when that process
-    ends or is killed.
+    with ``subprocess``, say); while that process is gone (ended or killed)
+    no samples are taken, and :meth:`watch` switches the same timeline to
+    another process (the run's restarted process).
 
     Args:
         interval: seconds between samples (> 0).
@@ -151,9 +152,13 @@ class MemoryMonitor:
         return True
 
     def _run(self) -> None:
-        """Sample until asked to stop or the process is gone."""
-        while not self._stop.wait(self.interval) and self._sample():
-            pass
+        """Sample until asked to stop."""
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def watch(self, pid: int) -> None:
+        """From now on, sample process ``pid`` on the same timeline."""
+        self._process = psutil.Process(pid)
 
     def mark(self, label: str) -> None:
         """Record a labelled moment on the timeline (and a sample at that moment)."""

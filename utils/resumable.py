@@ -412,6 +412,18 @@ def launch(config: RunConfig, output: Path) -> subprocess.Popen:
         return subprocess.Popen(command(config), stdout=handle, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
 
 
+def training_output(path: str | os.PathLike) -> str:
+    """Return what a training process wrote to ``path``, less TensorFlow's start-up log lines.
+
+    Those are the C++ lines (``I0000 ...``, ``E0000 ...``) and absl's warning
+    about them that TensorFlow prints while it loads, before the quieting of
+    ``TF_CPP_MIN_LOG_LEVEL`` takes effect.
+    """
+    lines = Path(path).read_text().splitlines()
+    noise = ("I0000 ", "W0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()")
+    return "\n".join(line for line in lines if not line.startswith(noise))
+
+
 def kill_when_paused(process: subprocess.Popen, marker: Path, timeout: float = 300.0) -> int:
     """Wait until ``process`` writes ``marker`` (see :func:`pause_at`), then SIGKILL it; return its exit status.
 
