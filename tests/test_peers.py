@@ -1,0 +1,87 @@
+"""Tests of utils.peers on a small synthetic corpus (written to a temporary folder; it says so: words chosen so that
+the label is learnable) and on the pure helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from utils import peers, streaming
+
+
+def synthetic_corpus(folder: Path, size: int, seed: int) -> streaming.DocumentFiles:
+    """Write ``size`` synthetic documents, one per file; positives use 'good' words, negatives 'bad' ones."""
+    rng = np.random.default_rng(seed)
+    words = {0: ["awful", "boring", "bad", "dull"], 1: ["great", "superb", "good", "fun"]}
+    filler = ["the", "movie", "was", "a", "plot", "and", "actors"]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, labels = [], rng.integers(0, 2, size)
+    for i, label in enumerate(labels):
+        tokens = list(rng.choice(filler, 8)) + list(rng.choice(words[int(label)], 2))
+        rng.shuffle(tokens)
+        path = folder / f"{i}.txt"
+        path.write_text(" ".join(tokens) + ".<br />End!", encoding="utf-8")
+        paths.append(str(path))
+    return streaming.DocumentFiles(tuple(paths), labels.astype(np.int64), 2)
+
+
+def test_time_to_reach_returns_the_first_point_at_or_above_target() -> None:
+    trace = [(1.0, 0.80), (2.0, 0.88), (3.0, 0.90)]
+    assert peers.time_to_reach(trace) == 2.0
+    assert peers.time_to_reach(trace, 0.95) is None
+    assert peers.time_to_reach([]) is None
+
+
+def test_fasttext_line_lowercases_and_splits_punctuation() -> None:
+    assert peers.fasttext_line("Great film!<br />Isn't it?") == "great film ! isn't it ?"
+
+
+def test_write_fasttext_file_writes_one_labelled_line_per_document(tmp_path: Path) -> None:
+    stream = synthetic_corpus(tmp_path / "docs", 7, seed=0)
+    out = tmp_path / "train.txt"
+    assert peers.write_fasttext_file(stream, out, chunk_size=3) == 7
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 7
+    assert [line.split()[0] for line in lines] == [f"__label__{k}" for k in stream.labels.tolist()]
+    assert all("<br" not in line and line.endswith("end !") for line in lines)
+
+
+def test_sgd_out_of_core_learns_and_traces_every_pass(tmp_path: Path) -> None:
+    train = synthetic_corpus(tmp_path / "train", 300, seed=1)
+    test = synthetic_corpus(tmp_path / "test", 100, seed=2)
+    result = peers.sgd_out_of_core(train, test, passes=2, chunk_size=64, n_features=2**12)
+    assert len(result.trace) == 2 and result.trace[0][0] < result.trace[1][0] == result.seconds
+    assert result.test_accuracy == result.trace[-1][1] > 0.95
+    with pytest.raises(ValueError, match="passes"):
+        peers.sgd_out_of_core(train, test, passes=0)
+
+
+def test_logistic_regression_chooses_c_on_validation_rows_only() -> None:
+    x = sp.random(400, 50, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    y = (x[:, 0].toarray().ravel() > 0).astype(np.int64)  # the label is whether column 0 is set
+    result = peers.logistic_regression(x[:300], y[:300], x[300:], y[300:], feature_seconds=2.0,
+                                       c_values=(0.01, 100.0))
+    assert result.details["C"] == 100.0 and set(result.details["validation_accuracy"]) == {0.01, 100.0}
+    assert result.test_accuracy > 0.9 and result.seconds >= 2.0
+    assert result.trace == [(result.seconds, result.test_accuracy)]
+    with pytest.raises(ValueError, match="c_values"):
+        peers.logistic_regression(x, y, x, y, c_values=())
+
+
+def test_fasttext_supervised_learns_with_one_model_per_epoch_count(tmp_path: Path) -> None:
+    pytest.importorskip("fasttext")
+    train = synthetic_corpus(tmp_path / "train", 300, seed=3)
+    test = synthetic_corpus(tmp_path / "test", 100, seed=4)
+    result = peers.fasttext_supervised(train, test, epochs=(1, 5), dim=10, threads=1, workdir=tmp_path)
+    assert len(result.trace) == 2 and result.test_accuracy == result.trace[-1][1] > 0.9
+    assert not list(tmp_path.glob("fasttext-*"))  # its files are removed
+    with pytest.raises(ValueError, match="epochs"):
+        peers.fasttext_supervised(train, test, epochs=())
+
+
+def test_run_peer_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown peer 'svm'"):
+        peers.run_peer("svm")

@@ -1,0 +1,100 @@
+"""Tests of utils.scaling (fits and extrapolation, on synthetic sweep results that say so) and of bench/scaling.py's
+command line and document pool (the pool test reads the real IMDB file list)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import datasets, scaling
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench" / "scaling.py"
+
+
+def synthetic_sweep() -> list[dict]:
+    """Synthetic sweep results with known growth: 'dense' grows 0.1 MB per document, 'streaming' is flat."""
+    results = []
+    for n in (1000, 2000, 4000, 8000):
+        results.append({"approach": "dense", "train_size": n, "peak_rss_mb": 800 + 0.1 * n,
+                        "epoch_median_seconds": 0.001 * n})
+        results.append({"approach": scaling.STREAMING, "train_size": n, "peak_rss_mb": 900.0,
+                        "epoch_median_seconds": 0.002 * n})
+        results.append({"approach": scaling.VECTORIZING, "train_size": n, "peak_rss_mb": 200 + 0.05 * n,
+                        "start_rss_mb": 200.0, "seconds": 0.0005 * n, "epoch_median_seconds": None})
+    return results
+
+
+def test_fit_line_recovers_an_exact_line() -> None:
+    fit = scaling.fit_line([1, 2, 4], [3.0, 5.0, 9.0])
+    assert fit.intercept == pytest.approx(1.0) and fit.slope == pytest.approx(2.0)
+    assert fit.predict(10) == pytest.approx(21.0)
+    assert np.allclose(fit.predict(np.array([0, 1])), [1.0, 3.0])
+    assert fit.largest_measured == 4
+
+
+def test_fit_line_needs_two_distinct_sizes_and_equal_lengths() -> None:
+    with pytest.raises(ValueError, match="two distinct sizes"):
+        scaling.fit_line([5, 5], [1.0, 2.0])
+    with pytest.raises(ValueError, match="2 sizes but 3 values"):
+        scaling.fit_line([1, 2], [1.0, 2.0, 3.0])
+
+
+def test_fit_growth_per_approach() -> None:
+    fits = scaling.fit_growth(synthetic_sweep())
+    assert set(fits) == {"dense", scaling.STREAMING, scaling.VECTORIZING}
+    assert fits["dense"]["memory"].slope == pytest.approx(0.1)
+    assert fits[scaling.STREAMING]["memory"].slope == pytest.approx(0.0, abs=1e-12)
+    assert fits[scaling.VECTORIZING]["time"].slope == pytest.approx(0.0005)  # its one-off seconds
+
+
+def test_extrapolate_adds_vectorizing_to_in_memory_approaches_and_gives_verdicts() -> None:
+    rows = scaling.extrapolate(synthetic_sweep(), {"small": 4000, "big": 100_000})
+    by = {(r.dataset, r.approach): r for r in rows}
+    assert {r.approach for r in rows} == {"dense", scaling.STREAMING}
+    big_dense = by["big", "dense"]
+    # training 800 + 0.1 n MB, plus vectorizing's growth 0.05 n MB
+    assert big_dense.peak_gb == pytest.approx((800 + 0.15 * 100_000) / 1000)
+    assert big_dense.fits == {8: False, 16: True, 64: True}
+    assert big_dense.extrapolated and not by["small", "dense"].extrapolated
+    assert by["big", scaling.STREAMING].peak_gb == pytest.approx(0.9)
+    assert by["big", scaling.STREAMING].epoch_seconds == pytest.approx(200.0)
+    table = scaling.format_predictions(rows)
+    assert "big" in table and "100,000*" in table and "3.3 min" in table
+
+
+def test_vectorizing_start_needs_vectorizing_points() -> None:
+    with pytest.raises(ValueError, match="in_memory_vectorizing"):
+        scaling.vectorizing_start_mb([r for r in synthetic_sweep() if r["approach"] == "dense"])
+
+
+def test_format_duration() -> None:
+    assert scaling.format_duration(42.4) == "42 s"
+    assert scaling.format_duration(450) == "7.5 min"
+    assert scaling.format_duration(3 * 3600) == "3.0 h"
+
+
+def test_bench_scaling_rejects_bad_arguments_by_name() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--approaches", "dense_in_memory,warp_drive"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "unknown approach(es) warp_drive" in done.stderr
+    done = subprocess.run([sys.executable, str(BENCH), "--sizes", "10,lots"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2 and "--sizes must be comma-separated integers" in done.stderr
+
+
+@pytest.mark.skipif(not (datasets.data_home() / "imdb" / "aclImdb" / "train" / "pos").is_dir(),
+                    reason="IMDB is not in data/imdb (CI puts it there)")
+def test_document_pool_holds_out_test_reviews_it_never_trains_on() -> None:
+    sys.path.insert(0, str(REPO))
+    from bench import scaling as bench_scaling
+
+    paths, labels, held_paths, held_labels = bench_scaling.document_pool(seed=42)
+    assert len(paths) == len(labels) == 45_000 and len(held_paths) == len(held_labels) == bench_scaling.HELD_OUT
+    assert not set(paths) & set(held_paths)
+    assert all("/train/" in p for p in paths[:25_000]) and all("/test/" in p for p in paths[25_000:])
+    assert 0.4 < labels[:1000].mean() < 0.6  # seeded order: the labels are mixed, not 12,500 negatives first

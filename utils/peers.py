@@ -1,0 +1,329 @@
+"""The tools a practitioner would pick instead of our pipelines, measured the same way (chapter 07).
+
+Each peer trains on the same documents and is scored on the same test set, and
+returns a :class:`PeerResult`: test accuracy, training time, peak RSS and an
+accuracy-over-time *trace* (test accuracy after each pass or epoch, against the
+time spent so far, building the features included), from which
+:func:`time_to_reach` reads "time to reach 0.88 test accuracy". The trace
+looks at the test set after every pass for reporting only; nothing is chosen
+from it.
+
+* :func:`sgd_out_of_core` — scikit-learn's out-of-core recipe:
+  ``HashingVectorizer`` + ``SGDClassifier.partial_fit`` over chunks streamed
+  from disk, a few passes.
+* :func:`logistic_regression` — an in-memory linear baseline on the tf-idf
+  features of :class:`utils.vectorize.NgramVectorizer`, ``C`` chosen on a
+  validation part of the training data.
+* :func:`fasttext_supervised` — fastText (Joulin et al. 2016) from a training
+  file on disk. ``fasttext-wheel`` 0.9.2's ``predict`` fails under NumPy 2
+  (``np.array(..., copy=False)``), so accuracy comes from its own
+  ``model.test(path)`` (precision at 1, which is accuracy for one label per document).
+* :func:`mlp_gathered` — our best batched pipeline of chapter 04 (sparse-input
+  MLP, ``tf.data`` gathering CSR rows, ``steps_per_execution=16``).
+
+:func:`run_isolated` runs one peer, data loading included, in a fresh process
+so that its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from utils import streaming
+from utils.memory import MB, MemoryMonitor
+
+#: Test accuracy whose time to reach is reported.
+TARGET_ACCURACY = 0.88
+
+
+@dataclass
+class PeerResult:
+    """What one peer measured.
+
+    Attributes:
+        name: the peer.
+        test_accuracy: test accuracy of the final model.
+        seconds: time to build the features and train the final model (evaluation excluded).
+        trace: ``(seconds so far, test accuracy)`` after each pass / epoch.
+        peak_rss_mb: peak RSS of the process (filled in by :func:`run_isolated`; 0 until then).
+        details: settings and anything else worth printing (e.g. the chosen ``C``).
+    """
+
+    name: str
+    test_accuracy: float
+    seconds: float
+    trace: list[tuple[float, float]]
+    peak_rss_mb: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def time_to_reach(trace: Sequence[tuple[float, float]], target: float = TARGET_ACCURACY) -> float | None:
+    """Return the seconds of the first trace point with accuracy >= ``target``, or ``None`` if none reaches it."""
+    for seconds, accuracy in trace:
+        if accuracy >= target:
+            return seconds
+    return None
+
+
+def _hashing_vectorizer(n_features: int):
+    """The out-of-core recipe's features: hashed word 1-2 grams, l2-normalised counts."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False,
+                             decode_error="replace", dtype=np.float32)
+
+
+def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStream, *, passes: int = 3,
+                    chunk_size: int = 1000, n_features: int = 2**20, alpha: float = 1e-5,
+                    seed: int = 0) -> PeerResult:
+    """Train a linear SVM with ``SGDClassifier.partial_fit`` on hashed n-grams streamed from disk.
+
+    Args:
+        train, test: document streams (e.g. :class:`utils.streaming.DocumentFiles`).
+        passes: passes over the training stream; a :class:`DocumentFiles` stream is reshuffled every pass.
+        chunk_size: documents hashed and fitted at a time.
+        n_features: hashed columns.
+        alpha: the L2 penalty of ``SGDClassifier``.
+        seed: seed of the classifier and of the reshuffling.
+
+    Returns:
+        A :class:`PeerResult` whose trace has one point per pass.
+    """
+    from sklearn.linear_model import SGDClassifier
+
+    if passes < 1:
+        raise ValueError(f"passes must be >= 1, got {passes}")
+    hasher = _hashing_vectorizer(n_features)
+    classifier = SGDClassifier(loss="hinge", alpha=alpha, random_state=seed)
+    classes = np.arange(train.num_classes)
+    trace, spent = [], 0.0
+    for number in range(passes):
+        stream = train.sample(len(train), seed + number) if isinstance(train, streaming.DocumentFiles) else train
+        start = time.perf_counter()
+        for texts, labels in stream.chunks(chunk_size):
+            classifier.partial_fit(hasher.transform(texts), labels, classes=classes)
+        spent += time.perf_counter() - start
+        trace.append((spent, _streamed_accuracy(lambda texts: classifier.predict(hasher.transform(texts)), test,
+                                                chunk_size)))
+    return PeerResult("sklearn HashingVectorizer + SGD (out of core)", trace[-1][1], spent, trace,
+                      details={"passes": passes, "n_features": n_features, "alpha": alpha, "loss": "hinge"})
+
+
+def _streamed_accuracy(predict: Callable[[list[str]], np.ndarray], test: streaming.DocumentStream,
+                       chunk_size: int) -> float:
+    """Return the accuracy of ``predict`` over ``test``, read chunk by chunk."""
+    correct = total = 0
+    for texts, labels in test.chunks(chunk_size):
+        correct += int(np.sum(predict(texts) == labels))
+        total += len(labels)
+    return correct / total
+
+
+def logistic_regression(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray,
+                        *, feature_seconds: float = 0.0, c_values: Sequence[float] = (1.0, 4.0, 16.0),
+                        validation_fraction: float = 0.2, seed: int = 0) -> PeerResult:
+    """Fit ``LogisticRegression`` in memory, choosing ``C`` on a validation part of the training rows.
+
+    Each ``C`` is fitted on the other rows and scored on a seeded ``validation_fraction``
+    of them; the best is refitted on all training rows and scored on the test set once.
+
+    Args:
+        x_train, y_train, x_test, y_test: features (e.g. from ``NgramVectorizer``) and labels.
+        feature_seconds: time it took to build the features, added to the reported time.
+        c_values: inverse regularisation strengths tried.
+        validation_fraction: share of the training rows held out to choose ``C``.
+        seed: seed of that split.
+
+    Returns:
+        A :class:`PeerResult` with a one-point trace (the final fit; the time includes choosing ``C``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if not c_values:
+        raise ValueError("c_values must not be empty")
+    order = np.random.default_rng(seed).permutation(x_train.shape[0])
+    cut = int(len(order) * (1 - validation_fraction))
+    fit_rows, val_rows = order[:cut], order[cut:]
+    start = time.perf_counter()
+    scores = {}
+    for c in c_values:
+        model = LogisticRegression(C=c, max_iter=1000).fit(x_train[fit_rows], y_train[fit_rows])
+        scores[c] = float(model.score(x_train[val_rows], y_train[val_rows]))
+    best = max(scores, key=scores.get)
+    model = LogisticRegression(C=best, max_iter=1000).fit(x_train, y_train)
+    seconds = feature_seconds + time.perf_counter() - start
+    accuracy = float(model.score(x_test, y_test))
+    return PeerResult("sklearn LogisticRegression (tf-idf, in memory)", accuracy, seconds, [(seconds, accuracy)],
+                      details={"C": best, "validation_accuracy": scores, "feature_seconds": round(feature_seconds, 1)})
+
+
+_TOKEN = re.compile(r"[a-z0-9']+|[^a-z0-9'\s]")
+
+
+def fasttext_line(text: str) -> str:
+    """Return ``text`` as one fastText input line: lower case, HTML breaks removed, punctuation split off."""
+    return " ".join(_TOKEN.findall(text.replace("<br />", " ").lower()))
+
+
+def write_fasttext_file(stream: streaming.DocumentStream, path: Path, chunk_size: int = 1000) -> int:
+    """Write ``stream`` to ``path`` as ``__label__<k> <tokens>`` lines, chunk by chunk; return the line count."""
+    lines = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for texts, labels in stream.chunks(chunk_size):
+            out.writelines(f"__label__{label} {fasttext_line(text)}\n" for text, label in zip(texts, labels.tolist(),
+                                                                                          strict=True))
+            lines += len(texts)
+    return lines
+
+
+def fasttext_supervised(train: streaming.DocumentStream, test: streaming.DocumentStream, *,
+                        epochs: Sequence[int] = (1, 2, 3, 5), word_ngrams: int = 2, lr: float = 0.5, dim: int = 50,
+                        threads: int = 2, seed: int = 0, workdir: Path | None = None) -> PeerResult:
+    """Train fastText's supervised classifier once per entry of ``epochs``; the last one is the result.
+
+    fastText trains a whole run of ``epoch`` passes in one call, so each trace
+    point is a separate model trained for that many epochs (its time: writing
+    the training file plus that run). With ``threads`` > 1 fastText is not
+    bit-for-bit reproducible.
+
+    Returns:
+        A :class:`PeerResult` with one trace point per entry of ``epochs``.
+    """
+    import fasttext
+
+    if not epochs or min(epochs) < 1:
+        raise ValueError(f"epochs must be a non-empty list of counts >= 1, got {epochs}")
+    with tempfile.TemporaryDirectory(prefix="fasttext-", dir=workdir) as tmp:
+        start = time.perf_counter()
+        train_path = Path(tmp) / "train.txt"
+        write_fasttext_file(train.sample(len(train), seed) if isinstance(train, streaming.DocumentFiles) else train,
+                            train_path)
+        file_seconds = time.perf_counter() - start
+        test_path = Path(tmp) / "test.txt"
+        write_fasttext_file(test, test_path)
+        trace = []
+        for count in epochs:
+            start = time.perf_counter()
+            model = fasttext.train_supervised(str(train_path), epoch=count, wordNgrams=word_ngrams, lr=lr, dim=dim,
+                                              thread=threads, seed=seed, verbose=0)
+            seconds = file_seconds + time.perf_counter() - start
+            _, precision_at_1, _ = model.test(str(test_path))
+            trace.append((seconds, float(precision_at_1)))
+    return PeerResult("fastText supervised", trace[-1][1], trace[-1][0], trace,
+                      details={"epochs": list(epochs), "wordNgrams": word_ngrams, "lr": lr, "dim": dim,
+                               "threads": threads, "file_seconds": round(file_seconds, 1)})
+
+
+def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray, *,
+                 epochs: int = 4, batch_size: int = 128, steps_per_execution: int = 16,
+                 feature_seconds: float = 0.0, seed: int = 0) -> PeerResult:
+    """Train the guide's MLP with chapter 04's best pipeline, scoring the test set after every epoch.
+
+    Args:
+        x_train, y_train, x_test, y_test: features and binary labels.
+        epochs: training epochs (fixed; chapter 04 found 4 a good count for IMDB).
+        batch_size, steps_per_execution: as in ``bench/pipelines.py``'s ``tfdata_gather_spe16``.
+        feature_seconds: time it took to build the features, added to every trace point.
+        seed: seed of the weights and the shuffling.
+
+    Returns:
+        A :class:`PeerResult` with one trace point per epoch (evaluation time excluded).
+    """
+    import keras
+
+    from utils.models import build_mlp
+    from utils.pipelines import gathered_dataset
+    from utils.runtime import set_seed
+
+    set_seed(seed)
+    model = build_mlp(x_train.shape[1], 2, sparse_input=True)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    dataset = gathered_dataset(x_train, y_train.astype(np.float32), batch_size, seed=seed)
+    trace: list[tuple[float, float]] = []
+
+    class TestTrace(keras.callbacks.Callback):
+        """Adds the epoch's training time and the test accuracy after it to ``trace``."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            spent = (trace[-1][0] if trace else feature_seconds) + time.perf_counter() - self.start
+            scores = self.model.evaluate(x_test, y_test.astype(np.float32), batch_size=1024, verbose=0,
+                                         return_dict=True)
+            trace.append((spent, float(scores["accuracy"])))
+
+    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[TestTrace()])
+    return PeerResult("our MLP: tf.data gather, steps_per_execution=16", trace[-1][1], trace[-1][0], trace,
+                      details={"epochs": epochs, "batch_size": batch_size, "steps_per_execution": steps_per_execution,
+                               "feature_seconds": round(feature_seconds, 1)})
+
+
+PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "mlp")
+
+
+def imdb_streams(seed: int = 0) -> tuple[streaming.DocumentFiles, streaming.DocumentFiles]:
+    """Return ``(train, test)`` IMDB streams: all 25,000 training reviews (train + val of ``datasets.load``, seeded
+    order) and the 25,000 test reviews."""
+    streams = streaming.open_streams("imdb")
+    train = streaming.DocumentFiles(streams.train.paths + streams.val.paths,
+                                    np.concatenate([streams.train.labels, streams.val.labels]), 2)
+    return train.sample(len(train), seed), streams.test
+
+
+def run_peer(name: str, seed: int = 0, limit: int | None = None, **options: Any) -> PeerResult:
+    """Run peer ``name`` (one of :data:`PEERS`) on IMDB in this process, reading the data itself.
+
+    ``limit`` keeps the first ``limit`` training and test documents (for quick checks);
+    ``options`` go to the peer's function.
+    """
+    if name not in PEERS:
+        raise ValueError(f"unknown peer {name!r}; known: {', '.join(PEERS)}")
+    train, test = imdb_streams(seed)
+    if limit is not None:
+        train, test = train.head(limit), test.sample(limit, seed)
+    if name == "sgd_out_of_core":
+        return sgd_out_of_core(train, test, seed=seed, **options)
+    if name == "fasttext":
+        return fasttext_supervised(train, test, seed=seed, **options)
+    from utils.vectorize import NgramVectorizer
+
+    start = time.perf_counter()
+    vectorizer = NgramVectorizer()
+    x_train = vectorizer.fit_transform([streaming.read_document(p) for p in train.paths], train.labels)
+    x_test = vectorizer.transform([streaming.read_document(p) for p in test.paths])
+    feature_seconds = time.perf_counter() - start
+    function = logistic_regression if name == "logistic_regression" else mlp_gathered
+    return function(x_train, train.labels, x_test, test.labels, feature_seconds=feature_seconds, seed=seed, **options)
+
+
+def _run_measured(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Run one peer under a :class:`MemoryMonitor`; return its result as a dict."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with MemoryMonitor(interval=0.02) as monitor:
+        result = run_peer(name, **options)
+    result.peak_rss_mb = round(monitor.peak / MB, 1)
+    return asdict(result)
+
+
+def run_isolated(name: str, **options: Any) -> PeerResult:
+    """Run :func:`run_peer` in a fresh process (``spawn``), so that the peak RSS is this peer's alone."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
+        fields = pool.submit(_run_measured, name, options).result()
+    fields["trace"] = [tuple(point) for point in fields["trace"]]
+    return PeerResult(**fields)
