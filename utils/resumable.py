@@ -19,13 +19,13 @@ This module adds the missing half and the tools to test it for real:
 * :func:`restored_epoch` reads, before ``fit`` starts, the epoch that
   ``BackupAndRestore`` is going to resume at: Keras draws the first batches
   from a generator before any callback runs, so the generator must know its
-  starting epoch when it is built (:class:`StartEpochCheck` verifies that
+  starting epoch when it is built (:func:`start_epoch_check` verifies that
   Keras agreed);
 * :func:`train` is a whole resumable training run, meant to run in its own
   process (``python -m utils.resumable``, see :func:`launch`). It keeps the
   best model with ``ModelCheckpoint`` and logs every epoch to a CSV file
   that survives the kill;
-* :class:`PauseAt` and :func:`kill_when_paused` kill such a process for real
+* :func:`pause_at` and :func:`kill_when_paused` kill such a process for real
   (``SIGKILL``: no ``finally``, no ``atexit``, nothing runs) at a chosen
   training step of a chosen epoch.
 """
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from utils.batching import Batch, check_batch_arguments, steps_per_epoch, take_rows
+from utils.batching import Batch, batch_generator, check_batch_arguments, steps_per_epoch, take_rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -345,7 +345,6 @@ def train(config: RunConfig) -> None:
     """
     keras = _keras()
 
-    from utils.batching import batch_generator
     from utils.models import build_mlp
     from utils.runtime import set_seed
     from utils.training import GeneratorValidation
