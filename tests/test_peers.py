@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from utils import peers, streaming
 
@@ -59,16 +58,21 @@ def test_sgd_out_of_core_learns_and_traces_every_pass(tmp_path: Path) -> None:
         peers.sgd_out_of_core(train, test, passes=0)
 
 
-def test_logistic_regression_chooses_c_on_validation_rows_only() -> None:
-    x = sp.random(400, 50, density=0.2, format="csr", random_state=1, dtype=np.float32)
-    y = (x[:, 0].toarray().ravel() > 0).astype(np.int64)  # the label is whether column 0 is set
-    result = peers.logistic_regression(x[:300], y[:300], x[300:], y[300:], feature_seconds=2.0,
-                                       c_values=(0.01, 100.0))
-    assert result.details["C"] == 100.0 and set(result.details["validation_accuracy"]) == {0.01, 100.0}
-    assert result.test_accuracy > 0.9 and result.seconds >= 2.0
+def test_logistic_regression_chooses_c_on_validation_rows_and_learns(tmp_path: Path) -> None:
+    train = synthetic_corpus(tmp_path / "train", 300, seed=5)
+    test = synthetic_corpus(tmp_path / "test", 100, seed=6)
+    texts = [streaming.read_document(p) for p in train.paths]
+    test_texts = [streaming.read_document(p) for p in test.paths]
+    result = peers.logistic_regression(texts, train.labels, test_texts, test.labels, c_values=(1e-6, 10.0))
+    scores = result.details["validation_accuracy"]
+    assert set(scores) == {1e-6, 10.0} and scores[result.details["C"]] == max(scores.values())
+    result = peers.logistic_regression(texts, train.labels, test_texts, test.labels, c_values=(10.0,))
+    assert result.test_accuracy > 0.9 and result.seconds >= result.details["feature_seconds"]
     assert result.trace == [(result.seconds, result.test_accuracy)]
     with pytest.raises(ValueError, match="c_values"):
-        peers.logistic_regression(x, y, x, y, c_values=())
+        peers.logistic_regression(texts, train.labels, test_texts, test.labels, c_values=())
+    with pytest.raises(ValueError, match="300 training texts but 2 labels"):
+        peers.logistic_regression(texts, train.labels[:2], test_texts, test.labels)
 
 
 def test_fasttext_supervised_learns_with_one_model_per_epoch_count(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from it.
 * :func:`sgd_out_of_core` — scikit-learn's out-of-core recipe:
   ``HashingVectorizer`` + ``SGDClassifier.partial_fit`` over chunks streamed
   from disk, a few passes.
-* :func:`logistic_regression` — an in-memory linear baseline on the tf-idf
-  features of :class:`utils.vectorize.NgramVectorizer`, ``C`` chosen on a
-  validation part of the training data.
+* :func:`logistic_regression` — an in-memory linear baseline (liblinear) on
+  the tf-idf features of :class:`utils.vectorize.NgramVectorizer`, ``C``
+  chosen on a validation part of the training data.
 * :func:`fasttext_supervised` — fastText (Joulin et al. 2016) from a training
   file on disk. ``fasttext-wheel`` 0.9.2's ``predict`` fails under NumPy 2
   (``np.array(..., copy=False)``), so accuracy comes from its own
@@ -45,6 +45,8 @@ from utils.memory import MB, MemoryMonitor
 
 #: Test accuracy whose time to reach is reported.
 TARGET_ACCURACY = 0.88
+#: RSS samples kept per peer (thinned evenly, the peak always kept).
+MEMORY_POINTS = 300
 
 
 @dataclass
@@ -57,6 +59,7 @@ class PeerResult:
         seconds: time to build the features and train the final model (evaluation excluded).
         trace: ``(seconds so far, test accuracy)`` after each pass / epoch.
         peak_rss_mb: peak RSS of the process (filled in by :func:`run_isolated`; 0 until then).
+        memory: ``(seconds, RSS in MB)`` samples of the whole process, thinned (filled in by :func:`run_isolated`).
         details: settings and anything else worth printing (e.g. the chosen ``C``).
     """
 
@@ -65,6 +68,7 @@ class PeerResult:
     seconds: float
     trace: list[tuple[float, float]]
     peak_rss_mb: float = 0.0
+    memory: list[tuple[float, float]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,40 +134,52 @@ def _streamed_accuracy(predict: Callable[[list[str]], np.ndarray], test: streami
     return correct / total
 
 
-def logistic_regression(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray,
-                        *, feature_seconds: float = 0.0, c_values: Sequence[float] = (1.0, 4.0, 16.0),
+def logistic_regression(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Sequence[str],
+                        y_test: np.ndarray, *, c_values: Sequence[float] = (1.0, 4.0, 16.0, 64.0),
                         validation_fraction: float = 0.2, seed: int = 0) -> PeerResult:
-    """Fit ``LogisticRegression`` in memory, choosing ``C`` on a validation part of the training rows.
+    """Fit ``LogisticRegression`` (liblinear) in memory on tf-idf n-grams, choosing ``C`` on held-out training rows.
 
-    Each ``C`` is fitted on the other rows and scored on a seeded ``validation_fraction``
-    of them; the best is refitted on all training rows and scored on the test set once.
+    ``NgramVectorizer`` is fitted on the training texts outside a seeded
+    ``validation_fraction`` of them (its feature selection reads labels, so the
+    validation rows must stay out of it); each ``C`` is fitted on those rows and
+    scored on the validation rows; the best ``C`` is refitted on **all**
+    training texts (with the same vocabulary) and scored on the test set once.
 
     Args:
-        x_train, y_train, x_test, y_test: features (e.g. from ``NgramVectorizer``) and labels.
-        feature_seconds: time it took to build the features, added to the reported time.
+        train_texts, y_train, test_texts, y_test: texts and integer labels.
         c_values: inverse regularisation strengths tried.
-        validation_fraction: share of the training rows held out to choose ``C``.
+        validation_fraction: share of the training texts held out to choose ``C``.
         seed: seed of that split.
 
     Returns:
-        A :class:`PeerResult` with a one-point trace (the final fit; the time includes choosing ``C``).
+        A :class:`PeerResult` with a one-point trace: the whole time, vectorizing and choosing ``C`` included.
     """
     from sklearn.linear_model import LogisticRegression
 
+    from utils.vectorize import NgramVectorizer
+
     if not c_values:
         raise ValueError("c_values must not be empty")
-    order = np.random.default_rng(seed).permutation(x_train.shape[0])
+    if len(train_texts) != len(y_train):
+        raise ValueError(f"{len(train_texts)} training texts but {len(y_train)} labels")
+    order = np.random.default_rng(seed).permutation(len(train_texts))
     cut = int(len(order) * (1 - validation_fraction))
-    fit_rows, val_rows = order[:cut], order[cut:]
+    fit_rows, val_rows = np.sort(order[:cut]), np.sort(order[cut:])
     start = time.perf_counter()
+    vectorizer = NgramVectorizer()
+    x_fit = vectorizer.fit_transform([train_texts[i] for i in fit_rows], y_train[fit_rows])
+    x_val = vectorizer.transform([train_texts[i] for i in val_rows])
+    feature_seconds = time.perf_counter() - start
     scores = {}
     for c in c_values:
-        model = LogisticRegression(C=c, max_iter=1000).fit(x_train[fit_rows], y_train[fit_rows])
-        scores[c] = float(model.score(x_train[val_rows], y_train[val_rows]))
+        model = LogisticRegression(C=c, solver="liblinear").fit(x_fit, y_train[fit_rows])
+        scores[c] = float(model.score(x_val, y_train[val_rows]))
     best = max(scores, key=scores.get)
-    model = LogisticRegression(C=best, max_iter=1000).fit(x_train, y_train)
-    seconds = feature_seconds + time.perf_counter() - start
-    accuracy = float(model.score(x_test, y_test))
+    x_train = sp.vstack([x_fit, x_val], format="csr")
+    model = LogisticRegression(C=best, solver="liblinear").fit(x_train, np.concatenate([y_train[fit_rows],
+                                                                                        y_train[val_rows]]))
+    seconds = time.perf_counter() - start
+    accuracy = float(model.score(vectorizer.transform(test_texts), y_test))
     return PeerResult("sklearn LogisticRegression (tf-idf, in memory)", accuracy, seconds, [(seconds, accuracy)],
                       details={"C": best, "validation_accuracy": scores, "feature_seconds": round(feature_seconds, 1)})
 
@@ -298,15 +314,19 @@ def run_peer(name: str, seed: int = 0, limit: int | None = None, **options: Any)
         return sgd_out_of_core(train, test, seed=seed, **options)
     if name == "fasttext":
         return fasttext_supervised(train, test, seed=seed, **options)
+    train_texts = [streaming.read_document(p) for p in train.paths]
+    test_texts = [streaming.read_document(p) for p in test.paths]
+    if name == "logistic_regression":
+        return logistic_regression(train_texts, train.labels, test_texts, test.labels, seed=seed, **options)
     from utils.vectorize import NgramVectorizer
 
     start = time.perf_counter()
     vectorizer = NgramVectorizer()
-    x_train = vectorizer.fit_transform([streaming.read_document(p) for p in train.paths], train.labels)
-    x_test = vectorizer.transform([streaming.read_document(p) for p in test.paths])
+    x_train = vectorizer.fit_transform(train_texts, train.labels)
+    x_test = vectorizer.transform(test_texts)
     feature_seconds = time.perf_counter() - start
-    function = logistic_regression if name == "logistic_regression" else mlp_gathered
-    return function(x_train, train.labels, x_test, test.labels, feature_seconds=feature_seconds, seed=seed, **options)
+    return mlp_gathered(x_train, train.labels, x_test, test.labels, feature_seconds=feature_seconds, seed=seed,
+                        **options)
 
 
 def _run_measured(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +337,10 @@ def _run_measured(name: str, options: dict[str, Any]) -> dict[str, Any]:
     with MemoryMonitor(interval=0.02) as monitor:
         result = run_peer(name, **options)
     result.peak_rss_mb = round(monitor.peak / MB, 1)
+    timeline = monitor.timeline
+    keep = sorted(set(np.linspace(0, len(timeline.rss) - 1, min(MEMORY_POINTS, len(timeline.rss))).astype(int).tolist())
+                  | {int(np.argmax(timeline.rss))})
+    result.memory = [(round(timeline.times[i], 2), round(timeline.rss[i] / MB, 1)) for i in keep]
     return asdict(result)
 
 
@@ -325,5 +349,33 @@ def run_isolated(name: str, **options: Any) -> PeerResult:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
         fields = pool.submit(_run_measured, name, options).result()
-    fields["trace"] = [tuple(point) for point in fields["trace"]]
+    for key in ("trace", "memory"):
+        fields[key] = [tuple(point) for point in fields[key]]
     return PeerResult(**fields)
+
+
+def plot_peers(results: Sequence[PeerResult], target: float = TARGET_ACCURACY):
+    """Return a figure: test accuracy against time (one marker per pass / epoch), RSS over time, peak RSS bars."""
+    import matplotlib.pyplot as plt
+
+    fig, (acc_ax, mem_ax, bar_ax) = plt.subplots(1, 3, figsize=(16, 4.2))
+    for i, result in enumerate(results):
+        seconds, accuracy = zip(*result.trace, strict=True)
+        acc_ax.plot(seconds, accuracy, "o-", color=f"C{i}", label=result.name)
+        if result.memory:
+            times, rss = zip(*result.memory, strict=True)
+            mem_ax.plot(times, [r / 1000 for r in rss], color=f"C{i}", label=f"peak {result.peak_rss_mb / 1000:.2f} GB")
+    acc_ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target}")
+    acc_ax.set(xlabel="seconds (features + training)", ylabel="test accuracy", title="test accuracy over time")
+    mem_ax.set(xlabel="seconds since the process started", ylabel="GB", title="memory (RSS) of each peer's process")
+    mem_ax.set_ylim(bottom=0)
+    names = [r.name.split(":")[0].split(" (")[0] for r in results]
+    bar_ax.barh(names, [r.peak_rss_mb / 1000 for r in results], color=[f"C{i}" for i in range(len(results))])
+    bar_ax.set(xlabel="peak RSS, GB", title="peak memory")
+    bar_ax.invert_yaxis()
+    for ax in (acc_ax, mem_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    bar_ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig

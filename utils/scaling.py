@@ -196,3 +196,32 @@ def format_predictions(rows: Sequence[Prediction], budgets_gb: Sequence[int] = B
         lines.append(f"{row.dataset:<17}{row.documents:>10,}{mark} {row.approach:<22}{row.peak_gb:>9.1f}" + "".join(
             f"{'yes' if row.fits[b] else 'no':>7}" for b in budgets_gb) + f"{format_duration(row.epoch_seconds):>10}")
     return "\n".join(lines)
+
+
+def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping[str, LinearFit]], quantity: str,
+                ax=None):
+    """Plot measured points and fitted lines of ``quantity`` (``"memory"`` or ``"time"``) for every approach.
+
+    Memory is peak RSS in GB; time is seconds per epoch (the vectorizing step's one-off seconds for it).
+    Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if quantity not in ("memory", "time"):
+        raise ValueError(f"quantity must be 'memory' or 'time', got {quantity!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 5))
+    for i, (approach, fit) in enumerate(fits.items()):
+        line = fit[quantity]
+        scale = 1000 if quantity == "memory" else 1
+        ax.plot(line.sizes, [v / scale for v in line.values], "o", color=f"C{i}", label=approach)
+        grid = np.linspace(0, line.largest_measured, 50)
+        ax.plot(grid, line.predict(grid) / scale, "-", color=f"C{i}", alpha=0.6, lw=1)
+    ax.set_xlabel("training documents")
+    ax.set_ylabel("peak RSS, GB" if quantity == "memory" else "seconds per epoch (vectorizing: once)")
+    ax.set_title(("peak memory" if quantity == "memory" else "time per epoch") + " against training-set size: "
+                 "measured (points), fitted a + b·n (lines)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure
