@@ -9,8 +9,8 @@ looks at the test set after every pass for reporting only; nothing is chosen
 from it.
 
 * :func:`sgd_out_of_core` — scikit-learn's out-of-core recipe:
-  ``HashingVectorizer`` + ``SGDClassifier.partial_fit`` over chunks streamed
-  from disk, a few passes.
+  ``HashingVectorizer`` + ``SGDClassifier.partial_fit`` (averaged) over chunks
+  streamed from disk, a few passes.
 * :func:`logistic_regression` — an in-memory linear baseline (liblinear) on
   the tf-idf features of :class:`utils.vectorize.NgramVectorizer`, ``C``
   chosen on a validation part of the training data.
@@ -89,7 +89,7 @@ def _hashing_vectorizer(n_features: int):
 
 
 def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStream, *, passes: int = 3,
-                    chunk_size: int = 1000, n_features: int = 2**20, alpha: float = 1e-5,
+                    chunk_size: int = 1000, n_features: int = 2**20, alpha: float = 1e-5, average: bool = True,
                     seed: int = 0) -> PeerResult:
     """Train a linear SVM with ``SGDClassifier.partial_fit`` on hashed n-grams streamed from disk.
 
@@ -99,6 +99,8 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
         chunk_size: documents hashed and fitted at a time.
         n_features: hashed columns.
         alpha: the L2 penalty of ``SGDClassifier``.
+        average: averaged SGD (the mean of the weights over all updates), which keeps the
+            result from jumping with the last chunks' updates.
         seed: seed of the classifier and of the reshuffling.
 
     Returns:
@@ -109,7 +111,7 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
     hasher = _hashing_vectorizer(n_features)
-    classifier = SGDClassifier(loss="hinge", alpha=alpha, random_state=seed)
+    classifier = SGDClassifier(loss="hinge", alpha=alpha, average=average, random_state=seed)
     classes = np.arange(train.num_classes)
     trace, spent = [], 0.0
     for number in range(passes):
@@ -121,7 +123,8 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
         trace.append((spent, _streamed_accuracy(lambda texts: classifier.predict(hasher.transform(texts)), test,
                                                 chunk_size)))
     return PeerResult("sklearn HashingVectorizer + SGD (out of core)", trace[-1][1], spent, trace,
-                      details={"passes": passes, "n_features": n_features, "alpha": alpha, "loss": "hinge"})
+                      details={"passes": passes, "n_features": n_features, "alpha": alpha, "average": average,
+                               "loss": "hinge"})
 
 
 def _streamed_accuracy(predict: Callable[[list[str]], np.ndarray], test: streaming.DocumentStream,
