@@ -56,10 +56,11 @@ def check_picklable(dataset: object) -> None:
     """Raise ``TypeError`` naming the attribute of ``dataset`` that cannot be pickled.
 
     With ``use_multiprocessing=True`` Keras sends the dataset to worker
-    processes. On Linux they are forked and nothing is pickled, so an
-    unpicklable dataset seems to work, then fails on macOS and Windows (and on
-    Python >= 3.14), where worker processes are spawned and receive a pickled
-    copy. Checking up front makes the failure the same everywhere.
+    processes. On Linux (before Python 3.14) they are forked and nothing is
+    pickled, so an unpicklable dataset seems to work, then fails on macOS and
+    Windows (spawned workers) and on Linux from Python 3.14 (forkserver), where
+    each worker receives a pickled copy. Checking up front makes the failure
+    the same everywhere.
     """
     try:
         pickle.dumps(dataset)
