@@ -176,6 +176,7 @@ def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) 
 
     from utils.memory import MemoryMonitor
     from utils.models import build_mlp
+    from utils.training import StepTimer
 
     pipeline = BY_NAME[name]
     x = sp.load_npz(folder / "x_train.npz").tocsr()
@@ -186,18 +187,11 @@ def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) 
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
                       metrics=["accuracy"], steps_per_execution=pipeline.steps_per_execution)
 
-    epoch_seconds: list[float] = []
-
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            epoch_seconds.append(time.perf_counter() - self.start)
-
+    clock = StepTimer()
     with MemoryMonitor(interval=0.02) as monitor:
         data, fit_kwargs, make_batches = build_input(pipeline, x, y, batch_size, seed)
-        history = model.fit(data, epochs=epochs, verbose=0, callbacks=[EpochClock()], **fit_kwargs)
+        history = model.fit(data, epochs=epochs, verbose=0, callbacks=[clock], **fit_kwargs)
+    epoch_seconds = clock.epoch_seconds
     steps = int(np.ceil(len(y) / batch_size))
     epoch = min(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)  # fastest: least disturbed
     result: dict[str, Any] = {

@@ -113,22 +113,14 @@ def streaming_child(folder: Path, epochs: int, batch_size: int, seed: int) -> di
     from utils.runtime import quiet_tensorflow, set_seed
 
     quiet_tensorflow()
-    import keras
 
-    from utils import disk_datasets, hashed_pipeline, models, streaming
+    from utils import disk_datasets, hashed_pipeline, models, streaming, training
     from utils.hashed_tfidf import HashedTfidf
     from utils.memory import MemoryMonitor
 
     listed = json.loads((folder / "paths.json").read_text())
     train = streaming.DocumentFiles(tuple(listed["train"]), np.asarray(listed["train_labels"]), 2)
-    epoch_seconds: list[float] = []
-
-    class EpochClock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            epoch_seconds.append(time.perf_counter() - self.start)
+    clock = training.StepTimer()
 
     set_seed(seed)
     with tempfile.TemporaryDirectory(prefix="scaling-cache-") as workdir, MemoryMonitor(interval=0.02) as monitor:
@@ -140,7 +132,8 @@ def streaming_child(folder: Path, epochs: int, batch_size: int, seed: int) -> di
         model = models.build_mlp(features.num_selected, 2, sparse_input=True)
         batches = disk_datasets.cached_feature_batches(cache, features.transform_counts, features.num_selected,
                                                        batch_size, shuffle=True, seed=seed)
-        model.fit(batches, epochs=epochs, verbose=0, callbacks=[EpochClock()])
+        model.fit(batches, epochs=epochs, verbose=0, callbacks=[clock])
+    epoch_seconds = clock.epoch_seconds
     test_texts = [streaming.read_document(p) for p in listed["test"]]
     x_test = features.transform(test_texts)
     scores = model.evaluate(x_test, np.asarray(listed["test_labels"], np.float32), batch_size=1024, verbose=0,

@@ -41,6 +41,17 @@ class SparseDropout(keras.layers.Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+def output_layer(x: keras.KerasTensor, num_classes: int) -> tuple[keras.KerasTensor, str]:
+    """Return the guide's output layer applied to ``x``, and the loss that goes with it.
+
+    One sigmoid unit and binary cross-entropy for two classes; ``num_classes``
+    softmax units and sparse categorical cross-entropy otherwise.
+    """
+    if num_classes == 2:
+        return keras.layers.Dense(1, activation="sigmoid")(x), "binary_crossentropy"
+    return keras.layers.Dense(num_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
+
+
 def build_mlp(input_dim: int, num_classes: int, *, layers: int = 2, units: int = 64,
               dropout_rate: float = 0.2, learning_rate: float = 1e-3,
               sparse_input: bool = False) -> keras.Model:
@@ -74,12 +85,7 @@ def build_mlp(input_dim: int, num_classes: int, *, layers: int = 2, units: int =
     for _ in range(layers - 1):
         x = keras.layers.Dense(units, activation="relu")(x)
         x = keras.layers.Dropout(dropout_rate)(x)
-    if num_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-        loss = "binary_crossentropy"
-    else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-        loss = "sparse_categorical_crossentropy"
+    outputs, loss = output_layer(x, num_classes)
     model = keras.Model(inputs, outputs, name="mlp")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
                   metrics=["accuracy"])

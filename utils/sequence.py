@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from utils import disk_datasets, streaming
+from utils.models import output_layer
 
 #: The guide's settings for sequence models.
 TOP_K_TOKENS = 20_000
@@ -215,12 +216,7 @@ def build_sepcnn(num_tokens: int, num_classes: int, *, blocks: int = 2, filters:
     x = separable(filters * 2)(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     x = keras.layers.Dropout(dropout_rate)(x)
-    if num_classes == 2:
-        outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-        loss = "binary_crossentropy"
-    else:
-        outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-        loss = "sparse_categorical_crossentropy"
+    outputs, loss = output_layer(x, num_classes)
     model = keras.Model(inputs, outputs, name="sepcnn")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=["accuracy"])
     return model
