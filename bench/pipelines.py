@@ -216,22 +216,29 @@ def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) 
     return result
 
 
-def run_in_subprocess(name: str, folder: Path, epochs: int, batch_size: int, seed: int,
-                      timeout: float) -> dict[str, Any]:
-    """Run one pipeline in a fresh Python process and return its result.
+def run_script(script: Path, args: list[str], prefix: str, label: str, timeout: float) -> dict[str, Any]:
+    """Run ``python script *args`` in a fresh process and return the JSON it prints after ``prefix``.
 
     Raises:
-        RuntimeError: the child failed or printed no result; the message holds its last output lines.
+        RuntimeError: the child failed or printed no result; the message names ``label`` and holds the
+            child's last output lines.
     """
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--data", str(folder),
-               "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, check=False)
     for line in done.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+        if line.startswith(prefix):
+            return json.loads(line[len(prefix):])
     tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-    raise RuntimeError(f"pipeline {name} failed (exit code {done.returncode}):\n{tail}")
+    raise RuntimeError(f"{label} failed (exit code {done.returncode}):\n{tail}")
+
+
+def run_in_subprocess(name: str, folder: Path, epochs: int, batch_size: int, seed: int,
+                      timeout: float) -> dict[str, Any]:
+    """Run one pipeline in a fresh Python process and return its result (see :func:`run_script`)."""
+    args = ["--child", name, "--data", str(folder), "--epochs", str(epochs), "--batch-size", str(batch_size),
+            "--seed", str(seed)]
+    return run_script(Path(__file__).resolve(), args, RESULT_PREFIX, f"pipeline {name}", timeout)
 
 
 def machine() -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make ``utils`` and ``bench`` importable without installing
     sys.path.insert(0, str(REPO))
 
-from bench.pipelines import machine, run_in_subprocess  # noqa: E402
+from bench.pipelines import machine, run_in_subprocess, run_script  # noqa: E402
 from utils.memory import MB  # noqa: E402
 
 RESULT_PREFIX = "SCALING-RESULT "
@@ -160,20 +159,9 @@ def vectorizing_point(folder: Path) -> dict[str, Any]:
 
 def run_streaming_in_subprocess(folder: Path, epochs: int, batch_size: int, seed: int,
                                 timeout: float) -> dict[str, Any]:
-    """Run :func:`streaming_child` in a fresh Python process and return its result.
-
-    Raises:
-        RuntimeError: the child failed or printed no result; the message holds its last output lines.
-    """
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder), "--epochs", str(epochs),
-               "--batch-size", str(batch_size), "--seed", str(seed)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
-    tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-    raise RuntimeError(f"{STREAMING} failed (exit code {done.returncode}):\n{tail}")
+    """Run :func:`streaming_child` in a fresh Python process and return its result (see ``run_script``)."""
+    args = ["--child", str(folder), "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed)]
+    return run_script(Path(__file__).resolve(), args, RESULT_PREFIX, STREAMING, timeout)
 
 
 def sweep(sizes: list[int], approaches: list[str], epochs: int, batch_size: int, seed: int,
