@@ -1,13 +1,15 @@
 """Benchmark every input pipeline of chapters 01–04 on the same data, model, seed and epochs.
 
-Each pipeline trains the guide's MLP in its own fresh Python process, so that
-each peak RSS belongs to that pipeline alone; the parent vectorizes the data
-once and hands it to the children as ``.npz`` files. A pipeline's time per
-step is its fastest epoch after the first (warm-up) epoch divided by the
-number of steps (the fastest, because background load only ever slows an
-epoch down); samples/s is training samples over that same epoch time.
-"Compute floor" rows train on one pre-built batch repeated: the cost of the
-train step itself, with no input work at all.
+Each pipeline trains the guide's MLP in its own fresh Python process
+(:func:`utils.processes.run_fresh`), so that each peak RSS belongs to that
+pipeline alone; the parent vectorizes the data once and hands it to the
+children as ``.npz`` files. Speed is the series' ms per step
+(:func:`utils.callbacks.ms_per_step`: median over the epochs after the first
+of epoch training time over steps), with each epoch's figure kept to show the
+spread; samples/s is the training samples of an epoch over that many steps. "Compute floor" rows
+train on one pre-built batch repeated: the cost of the train step itself,
+with no input work at all. The second half of this module reads, tabulates
+and plots the results (chapter 04).
 
 Usage::
 
@@ -22,9 +24,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,18 +31,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from utils.runtime import machine_summary, package_versions, quiet_tensorflow, set_seed
+
+quiet_tensorflow()  # before TensorFlow loads, here and in the child processes (they inherit the setting)
+
+import matplotlib.pyplot as plt
 import numpy as np
-import psutil
 import scipy.sparse as sp
+import tensorflow as tf
+from matplotlib.figure import Figure
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make ``utils`` importable without installing
-    sys.path.insert(0, str(REPO))
+from utils import batching, datasets, pydataset, sparse, tfdata
+from utils.callbacks import StepTimer
+from utils.memory import MB, MemoryMonitor
+from utils.models import build_mlp
+from utils.processes import run_fresh, write_json
+from utils.vectorize import vectorize_texts
 
-from utils.benchmark import format_table  # noqa: E402
-from utils.memory import GB, MB  # noqa: E402
-
-RESULT_PREFIX = "BENCH-RESULT "
+Result = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -100,20 +105,14 @@ def prepare_data(folder: Path, num_train: int | None, num_test: int | None, seed
     Returns:
         A description of the data: sizes, features, stored values, seconds to vectorize.
     """
-    from utils import datasets
-    from utils.vectorize import NgramVectorizer
-
     data = datasets.load("imdb")
     texts = data.train_texts + data.val_texts
     labels = np.concatenate([data.train_labels, data.val_labels])
     rng = np.random.default_rng(seed)
     train = rng.permutation(len(texts))[:num_train] if num_train else np.arange(len(texts))
     test = rng.permutation(len(data.test_texts))[:num_test] if num_test else np.arange(len(data.test_texts))
-    start = time.perf_counter()
-    vectorizer = NgramVectorizer()
-    x_train = vectorizer.fit_transform([texts[i] for i in train], labels[train])
-    x_test = vectorizer.transform([data.test_texts[i] for i in test])
-    seconds = time.perf_counter() - start
+    _, x_train, (x_test,), seconds = vectorize_texts([texts[i] for i in train], labels[train],
+                                                     [data.test_texts[i] for i in test])
     sp.save_npz(folder / "x_train.npz", x_train, compressed=False)
     sp.save_npz(folder / "x_test.npz", x_test, compressed=False)
     np.save(folder / "y_train.npy", labels[train].astype(np.float32))
@@ -130,10 +129,6 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
     fresh iterator over one epoch of batches (``None`` where Keras builds the
     batches itself), used to time the input pipeline on its own.
     """
-    import tensorflow as tf
-
-    from utils import batching, pipelines, pydataset
-
     steps = batching.steps_per_epoch(len(y), batch_size)
     name = pipeline.name
     if name == "dense_in_memory":
@@ -141,10 +136,10 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
     if name == "sparse_in_memory":
         return x, {"y": y, "batch_size": batch_size, "shuffle": True}, None
     if name.startswith("generator_"):
-        sparse = name == "generator_sparse"
+        sparse_batches = name == "generator_sparse"
 
         def generator():
-            return batching.batch_generator(x, y, batch_size, seed=seed, sparse=sparse)
+            return batching.batch_generator(x, y, batch_size, seed=seed, sparse=sparse_batches)
         return generator(), {"steps_per_epoch": steps}, lambda: itertools.islice(generator(), steps)
     if name.startswith("pydataset_"):
         workers = 2 if name.endswith("2_threads") else 1
@@ -152,55 +147,43 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
                                        workers=workers)
         return dataset, {}, lambda: (dataset[i] for i in range(len(dataset)))
     if name == "tfdata_from_generator":
-        dataset = pipelines.from_generator_dataset(x, y, batch_size, seed=seed)
+        dataset = tfdata.from_generator_dataset(x, y, batch_size, seed=seed)
         return dataset, {"steps_per_epoch": steps}, lambda: iter(dataset.take(steps))
     if name == "tfdata_sparse_slices":
-        dataset = pipelines.sparse_slices_dataset(x, y, batch_size, seed=seed)
+        dataset = tfdata.sparse_slices_dataset(x, y, batch_size, seed=seed)
         return dataset, {}, lambda: iter(dataset)
     if name.startswith("tfdata_gather"):
-        dataset = pipelines.gathered_dataset(x, y, batch_size, seed=seed)
+        dataset = tfdata.gathered_dataset(x, y, batch_size, seed=seed)
         return dataset, {}, lambda: iter(dataset)
     if pipeline.floor:
         batch = x[:batch_size]
-        x_batch = pydataset.csr_to_tf_sparse(batch) if pipeline.sparse_model else tf.constant(batch.toarray())
-        return pipelines.constant_batch_dataset(x_batch, y[:batch_size]), {"steps_per_epoch": steps}, None
+        x_batch = sparse.to_tf_sparse(batch) if pipeline.sparse_model else tf.constant(batch.toarray())
+        return tfdata.constant_batch_dataset(x_batch, y[:batch_size]), {"steps_per_epoch": steps}, None
     raise ValueError(f"unknown pipeline {name!r}; known: {', '.join(BY_NAME)}")
 
 
 def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) -> dict[str, Any]:
-    """Train with one pipeline in this process and return its measurements."""
-    from utils.runtime import quiet_tensorflow, set_seed
-
-    quiet_tensorflow()
-    import keras
-
-    from utils.memory import MemoryMonitor
-    from utils.models import build_mlp
-    from utils.training import StepTimer
-
+    """Train with one pipeline in this process and return its measurements (run it with ``run_fresh``)."""
     pipeline = BY_NAME[name]
     x = sp.load_npz(folder / "x_train.npz").tocsr()
     y = np.load(folder / "y_train.npy")
     set_seed(seed)
-    model = build_mlp(x.shape[1], 2, sparse_input=pipeline.sparse_model)
-    if pipeline.steps_per_execution > 1:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
-                      metrics=["accuracy"], steps_per_execution=pipeline.steps_per_execution)
-
+    model = build_mlp(x.shape[1], 2, sparse_input=pipeline.sparse_model,
+                      steps_per_execution=pipeline.steps_per_execution)
     clock = StepTimer()
     with MemoryMonitor(interval=0.02) as monitor:
         data, fit_kwargs, make_batches = build_input(pipeline, x, y, batch_size, seed)
         history = model.fit(data, epochs=epochs, verbose=0, callbacks=[clock], **fit_kwargs)
-    epoch_seconds = clock.epoch_seconds
-    steps = int(np.ceil(len(y) / batch_size))
-    epoch = min(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)  # fastest: least disturbed
+    ms = clock.ms_per_step()
     result: dict[str, Any] = {
         "pipeline": name, "description": pipeline.description, "chapter": pipeline.chapter,
         "model_input": "sparse" if pipeline.sparse_model else "dense",
         "holds_dense_matrix": pipeline.holds_dense_matrix, "floor": pipeline.floor,
         "steps_per_execution": pipeline.steps_per_execution,
-        "ms_per_step": round(1000 * epoch / steps, 2), "samples_per_s": round(len(y) / epoch, 1),
-        "epoch_seconds": [round(s, 2) for s in epoch_seconds],
+        "ms_per_step": round(ms, 2),
+        "samples_per_s": round(len(y) / (ms / 1000 * batching.steps_per_epoch(len(y), batch_size)), 1),
+        "ms_per_step_each_epoch": [round(v, 2) for v in clock.ms_per_step_each_epoch()],
+        "epoch_seconds": [round(s, 2) for s in clock.train_seconds],
         "peak_rss_mb": round(monitor.peak / MB, 1), "start_rss_mb": round(monitor.timeline.start / MB, 1),
         "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
     }
@@ -216,39 +199,8 @@ def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) 
     return result
 
 
-def run_script(script: Path, args: list[str], prefix: str, label: str, timeout: float) -> dict[str, Any]:
-    """Run ``python script *args`` in a fresh process and return the JSON it prints after ``prefix``.
-
-    Raises:
-        RuntimeError: the child failed or printed no result; the message names ``label`` and holds the
-            child's last output lines.
-    """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith(prefix):
-            return json.loads(line[len(prefix):])
-    tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
-    raise RuntimeError(f"{label} failed (exit code {done.returncode}):\n{tail}")
-
-
-def run_in_subprocess(name: str, folder: Path, epochs: int, batch_size: int, seed: int,
-                      timeout: float) -> dict[str, Any]:
-    """Run one pipeline in a fresh Python process and return its result (see :func:`run_script`)."""
-    args = ["--child", name, "--data", str(folder), "--epochs", str(epochs), "--batch-size", str(batch_size),
-            "--seed", str(seed)]
-    return run_script(Path(__file__).resolve(), args, RESULT_PREFIX, f"pipeline {name}", timeout)
-
-
-def machine() -> str:
-    """Return a one-line description of this machine."""
-    return (f"{platform.system()} {platform.machine()}, {psutil.cpu_count(logical=True)} logical cores, "
-            f"{psutil.virtual_memory().total / GB:.1f} GB RAM")
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (or, with ``--child``, one pipeline); return the exit code."""
+    """Run the benchmark; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 training and test reviews, 2 epochs")
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
@@ -260,16 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--pipelines", help="comma-separated subset of: " + ", ".join(BY_NAME))
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     epochs = args.epochs if args.epochs is not None else (2 if args.quick else 4)
     if min(v for v in (epochs, args.batch_size, args.train_size, args.test_size) if v is not None) < 1:
         parser.error("--epochs, --batch-size, --train-size and --test-size must be >= 1")
-    if args.child:
-        result = run_child(args.child, args.data, epochs, args.batch_size, args.seed)
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
-        return 0
     names = args.pipelines.split(",") if args.pipelines else list(BY_NAME)
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
@@ -278,13 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pipelines-") as tmp:
         quick_size = 2000 if args.quick else None
         data = prepare_data(Path(tmp), args.train_size or quick_size, args.test_size or quick_size, args.seed)
-        print(f"{machine()}; {data['train_samples']} training reviews, {data['features']} features, "
+        print(f"{machine_summary()}; {data['train_samples']} training reviews, {data['features']} features, "
               f"{epochs} epochs (first is warm-up), batch {args.batch_size}", flush=True)
         results = []
         for name in names:
-            result = run_in_subprocess(name, Path(tmp), epochs, args.batch_size, args.seed,
-                                       timeout=300 if args.quick else 1800)
-            result.update(data=data, epochs=epochs, batch_size=args.batch_size, machine=machine())
+            result = run_fresh(run_child, name, Path(tmp), epochs, args.batch_size, args.seed,
+                               timeout=300 if args.quick else 1800)
+            result.update(data=data, epochs=epochs, batch_size=args.batch_size, machine=machine_summary(),
+                          versions=package_versions())
             results.append(result)
             print(f"  {name}: {result['ms_per_step']} ms/step, {result['peak_rss_mb']:.0f} MB", flush=True)
     total = time.perf_counter() - start
@@ -293,11 +240,85 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     print(f"whole benchmark: {total / 60:.1f} minutes")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.json.with_name(args.json.name + ".partial")
-        partial.write_text(json.dumps(results, indent=1) + "\n")
-        os.replace(partial, args.json)
+        write_json(args.json, results)
     return 0
+
+
+# --------------------------------------------------------------------------------------------- reading the results
+
+
+def load_results(path: str | Path) -> list[Result]:
+    """Return the list of per-pipeline results written by ``bench/pipelines.py --json``."""
+    return json.loads(Path(path).read_text())
+
+
+def by_name(results: list[Result]) -> dict[str, Result]:
+    """Return the results keyed by pipeline name."""
+    return {r["pipeline"]: r for r in results}
+
+
+def floor_for(result: Result, results: list[Result]) -> Result | None:
+    """Return the compute-floor result with the same model input and steps per execution, if measured."""
+    for r in results:
+        if r["floor"] and r["model_input"] == result["model_input"] \
+                and r["steps_per_execution"] == result["steps_per_execution"]:
+            return r
+    return None
+
+
+def best_without_dense_matrix(results: list[Result]) -> Result:
+    """Return the pipeline with the most samples/s among those that never hold the full dense matrix."""
+    candidates = [r for r in results if not r["floor"] and not r["holds_dense_matrix"]]
+    if not candidates:
+        raise ValueError("no pipeline without the dense matrix in these results")
+    return max(candidates, key=lambda r: r["samples_per_s"])
+
+
+def format_table(results: list[Result], reference: str = "dense_in_memory") -> str:
+    """Return the results as a fixed-width text table, speed and memory as ratios to ``reference``.
+
+    Columns: ms per step, samples/s, speed ratio, input-only ms per batch
+    (the pipeline iterated without training; ``-`` where Keras builds the
+    batches itself), peak RSS during training, memory ratio, test accuracy.
+    """
+    ref = by_name(results).get(reference)
+    header = (f"{'pipeline':<27} {'ms/step':>8} {'samples/s':>10} {'speed':>6} {'input ms':>8} "
+              f"{'peak RSS MB':>11} {'memory':>6} {'test acc':>8}")
+    lines = [header, "-" * len(header)]
+    for r in results:
+        speed = f"{r['samples_per_s'] / ref['samples_per_s']:.2f}x" if ref else ""
+        memory = f"{r['peak_rss_mb'] / ref['peak_rss_mb']:.2f}x" if ref else ""
+        input_ms = r.get("input_only_ms_per_batch")
+        accuracy = r.get("test_accuracy")
+        lines.append(
+            f"{r['pipeline']:<27} {r['ms_per_step']:>8.2f} {r['samples_per_s']:>10.0f} {speed:>6} "
+            f"{'-' if input_ms is None else f'{input_ms:.2f}':>8} {r['peak_rss_mb']:>11.0f} {memory:>6} "
+            f"{'-' if accuracy is None else f'{accuracy:.4f}':>8}"
+        )
+    return "\n".join(lines)
+
+
+def plot_pipelines(results: list[Result], title: str = "") -> Figure:
+    """Plot samples/s and peak RSS of every pipeline side by side, compute floors hatched.
+
+    Pipelines that hold the full dense matrix are drawn in red, the others in blue.
+    """
+    fig, (speed_ax, memory_ax) = plt.subplots(1, 2, figsize=(12, 0.35 * len(results) + 1.5), sharey=True)
+    names = [r["pipeline"] for r in results]
+    colors = ["C3" if r["holds_dense_matrix"] else "C0" for r in results]
+    hatches = ["//" if r["floor"] else "" for r in results]
+    for ax, key, label in ((speed_ax, "samples_per_s", "training samples / s (after warm-up)"),
+                           (memory_ax, "peak_rss_mb", "peak RSS during training (MB)")):
+        bars = ax.barh(names, [r[key] for r in results], color=colors, alpha=0.85)
+        for bar, hatch in zip(bars, hatches, strict=True):
+            bar.set_hatch(hatch)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    speed_ax.invert_yaxis()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ seeded pool of IMDB reviews, vectorizes them once (``NgramVectorizer``, as
 ``bench/pipelines.py`` does) and then runs every approach in a **fresh Python
 process** of its own, so that each peak RSS belongs to that one point alone:
 
-* the in-memory and batched approaches of chapters 01–04 go through
-  ``bench.pipelines.run_in_subprocess`` (training only: the features are
-  handed over precomputed, so their peak is the training phase's);
+* the in-memory and batched approaches of chapters 01–04 run
+  ``bench.pipelines.run_child`` (training only: the features are handed over
+  precomputed, so their peak is the training phase's);
 * ``in_memory_vectorizing`` is the step those approaches need first: read
-  every text into a list and fit ``NgramVectorizer`` (``utils.memory_scaling``,
+  every text into a list and fit ``NgramVectorizer`` (``bench.memory_scaling``,
   no TensorFlow in that process);
 * ``streaming_from_disk`` is chapter 05's pipeline from the files on disk:
   tokenize into the hashed on-disk cache, select features, train from the
@@ -18,7 +18,17 @@ process** of its own, so that each peak RSS belongs to that one point alone:
 The pool is the 25,000 IMDB training reviews (seeded order) followed by 20,000
 of the 25,000 test reviews; the other 5,000 test reviews are held out and score
 every point. Sizes up to 25,000 therefore train on training reviews only.
-Time per epoch is the median epoch after the first (warm-up) epoch.
+Time per epoch is the median epoch after the first (warm-up) epoch, and ms per
+step the series' figure (:func:`utils.callbacks.ms_per_step`).
+
+The second half of this module fits a straight line ``a + b·n`` to each
+approach's peak RSS and time per epoch (:func:`fit_growth`) and extrapolates it
+to the corpora of :data:`utils.datasets.REGISTRY` (:func:`extrapolate`), with a
+verdict per memory budget. The approaches of chapters 01–04 are measured as
+training only, from precomputed features; before training they must read and
+vectorize the texts in memory too, so :func:`extrapolate` adds the in-memory
+vectorizing step's growth (its peak above its starting RSS) to their training
+peak.
 
 Usage::
 
@@ -30,27 +40,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from utils.runtime import machine_summary, package_versions, quiet_tensorflow, set_seed
+
+quiet_tensorflow()  # before TensorFlow loads, here and in the child processes (they inherit the setting)
+
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make ``utils`` and ``bench`` importable without installing
-    sys.path.insert(0, str(REPO))
+from bench import memory_scaling
+from bench.pipelines import run_child
+from utils import datasets, hashed_tfidf, models, readers, streaming, tfdata
+from utils.callbacks import StepTimer
+from utils.memory import MB, MemoryMonitor
+from utils.processes import run_fresh, write_json
+from utils.vectorize import vectorize_texts
 
-from bench.pipelines import machine, run_in_subprocess, run_script  # noqa: E402
-from utils.memory import MB  # noqa: E402
-
-RESULT_PREFIX = "SCALING-RESULT "
 #: Approaches of chapters 01–04 measured through bench/pipelines.py.
 BENCH_APPROACHES = ("dense_in_memory", "sparse_in_memory", "generator_sparse", "pydataset_sparse",
                     "tfdata_gather_spe16")
+#: The sweep's name for chapter 05's pipeline, and for the in-memory vectorizing step.
 STREAMING = "streaming_from_disk"
 VECTORIZING = "in_memory_vectorizing"
 APPROACHES = (*BENCH_APPROACHES, STREAMING, VECTORIZING)
@@ -68,11 +85,9 @@ def document_pool(seed: int) -> tuple[list[str], np.ndarray, list[str], np.ndarr
     The pool is every training review in a seeded order, then 20,000 test
     reviews; the held-out scoring set is the other ``HELD_OUT`` test reviews.
     """
-    from utils import datasets, streaming
-
     folder = datasets.fetch("imdb")
-    train_paths, train_labels = streaming.aclimdb_files(folder, "train")
-    test_paths, test_labels = streaming.aclimdb_files(folder, "test")
+    train_paths, train_labels = readers.aclimdb_files(folder, "train")
+    test_paths, test_labels = readers.aclimdb_files(folder, "test")
     rng = np.random.default_rng(seed)
     train_order, test_order = rng.permutation(len(train_paths)), rng.permutation(len(test_paths))
     held, extra = test_order[:HELD_OUT], test_order[HELD_OUT:]
@@ -88,14 +103,8 @@ def prepare_point(folder: Path, paths: list[str], labels: np.ndarray, test_paths
     Returns:
         Sizes, features and seconds to vectorize.
     """
-    from utils.streaming import read_document
-    from utils.vectorize import NgramVectorizer
-
-    start = time.perf_counter()
-    vectorizer = NgramVectorizer()
-    x_train = vectorizer.fit_transform([read_document(p) for p in paths], labels)
-    x_test = vectorizer.transform([read_document(p) for p in test_paths])
-    seconds = time.perf_counter() - start
+    _, x_train, (x_test,), seconds = vectorize_texts([readers.read_document(p) for p in paths], labels,
+                                                     [readers.read_document(p) for p in test_paths])
     sp.save_npz(folder / "x_train.npz", x_train, compressed=False)
     sp.save_npz(folder / "x_test.npz", x_test, compressed=False)
     np.save(folder / "y_train.npy", labels.astype(np.float32))
@@ -109,59 +118,39 @@ def prepare_point(folder: Path, paths: list[str], labels: np.ndarray, test_paths
 
 def streaming_child(folder: Path, epochs: int, batch_size: int, seed: int) -> dict[str, Any]:
     """Chapter 05's pipeline in this process, from the review files to trained model; return its measurements."""
-    from utils.runtime import quiet_tensorflow, set_seed
-
-    quiet_tensorflow()
-
-    from utils import disk_datasets, hashed_pipeline, models, streaming, training
-    from utils.hashed_tfidf import HashedTfidf
-    from utils.memory import MemoryMonitor
-
     listed = json.loads((folder / "paths.json").read_text())
     train = streaming.DocumentFiles(tuple(listed["train"]), np.asarray(listed["train_labels"]), 2)
-    clock = training.StepTimer()
+    clock = StepTimer()
 
     set_seed(seed)
     with tempfile.TemporaryDirectory(prefix="scaling-cache-") as workdir, MemoryMonitor(interval=0.02) as monitor:
         start = time.perf_counter()
-        features = HashedTfidf(2)
-        cache = hashed_pipeline.tokenize_to_caches(features, {"train": train}, workdir, seed=seed)["train"]
-        hashed_pipeline.select_features(features, cache)
+        features = hashed_tfidf.HashedTfidf(2)
+        cache = hashed_tfidf.tokenize_to_caches(features, {"train": train}, workdir, seed=seed)["train"]
+        hashed_tfidf.select_features(features, cache)
         prepare_seconds = time.perf_counter() - start
-        model = models.build_mlp(features.num_selected, 2, sparse_input=True)
-        batches = disk_datasets.cached_feature_batches(cache, features.transform_counts, features.num_selected,
-                                                       batch_size, shuffle=True, seed=seed)
+        model = models.build_mlp(features.num_features, 2, sparse_input=True)
+        batches = tfdata.cached_feature_batches(cache, features.transform_counts, features.num_features,
+                                                batch_size, shuffle=True, seed=seed)
         model.fit(batches, epochs=epochs, verbose=0, callbacks=[clock])
-    epoch_seconds = clock.epoch_seconds
-    test_texts = [streaming.read_document(p) for p in listed["test"]]
+    test_texts = [readers.read_document(p) for p in listed["test"]]
     x_test = features.transform(test_texts)
     scores = model.evaluate(x_test, np.asarray(listed["test_labels"], np.float32), batch_size=1024, verbose=0,
                             return_dict=True)
-    steps = -(-len(train) // batch_size)
-    epoch = float(np.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds))
-    return {"pipeline": STREAMING, "ms_per_step": round(1000 * epoch / steps, 2),
-            "epoch_seconds": [round(s, 2) for s in epoch_seconds], "prepare_seconds": round(prepare_seconds, 1),
+    return {"pipeline": STREAMING, "ms_per_step": round(clock.ms_per_step(), 2),
+            "epoch_seconds": [round(s, 2) for s in clock.train_seconds], "prepare_seconds": round(prepare_seconds, 1),
             "peak_rss_mb": round(monitor.peak / MB, 1), "start_rss_mb": round(monitor.timeline.start / MB, 1),
             "test_accuracy": round(float(scores["accuracy"]), 4)}
 
 
 
 def vectorizing_point(folder: Path) -> dict[str, Any]:
-    """Measure reading every text and fitting ``NgramVectorizer`` in a fresh process (``utils.memory_scaling``)."""
-    from utils import memory_scaling, streaming
-
+    """Measure reading every text and fitting ``NgramVectorizer`` in a fresh process (``bench.memory_scaling``)."""
     listed = json.loads((folder / "paths.json").read_text())
     train = streaming.DocumentFiles(tuple(listed["train"]), np.asarray(listed["train_labels"]), 2)
     (measured,) = memory_scaling.measure([("in_memory", train)])
     return {"pipeline": VECTORIZING, "peak_rss_mb": round(measured["peak_rss_bytes"] / MB, 1),
             "start_rss_mb": round(measured["start_rss_bytes"] / MB, 1), "seconds": round(measured["seconds"], 2)}
-
-
-def run_streaming_in_subprocess(folder: Path, epochs: int, batch_size: int, seed: int,
-                                timeout: float) -> dict[str, Any]:
-    """Run :func:`streaming_child` in a fresh Python process and return its result (see ``run_script``)."""
-    args = ["--child", str(folder), "--epochs", str(epochs), "--batch-size", str(batch_size), "--seed", str(seed)]
-    return run_script(Path(__file__).resolve(), args, RESULT_PREFIX, STREAMING, timeout)
 
 
 def sweep(sizes: list[int], approaches: list[str], epochs: int, batch_size: int, seed: int,
@@ -192,33 +181,25 @@ def sweep(sizes: list[int], approaches: list[str], epochs: int, batch_size: int,
                 if approach == VECTORIZING:
                     result = vectorizing_point(folder)
                 elif approach == STREAMING:
-                    result = run_streaming_in_subprocess(folder, epochs, batch_size, seed, timeout=3600)
+                    result = run_fresh(streaming_child, folder, epochs, batch_size, seed, timeout=3600)
                 else:
-                    result = run_in_subprocess(approach, folder, epochs, batch_size, seed, timeout=3600)
+                    result = run_fresh(run_child, approach, folder, epochs, batch_size, seed, timeout=3600)
                 median = None
                 if "epoch_seconds" in result:
                     times = result["epoch_seconds"]
                     median = round(float(np.median(times[1:] if len(times) > 1 else times)), 2)
                 result.update(approach=approach, train_size=size, test_size=len(test_paths),
                               epoch_median_seconds=median, epochs=epochs, batch_size=batch_size, data=data,
-                              machine=machine())
+                              machine=machine_summary(), versions=package_versions())
                 results.append(result)
                 log(f"  {approach}: peak {result['peak_rss_mb']:.0f} MB, epoch {median} s")
                 if json_path is not None:
-                    write_json(results, json_path)
+                    write_json(json_path, results)
     return results
 
 
-def write_json(results: list[dict[str, Any]], path: Path) -> None:
-    """Write ``results`` to ``path`` atomically (a partial file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(partial, path)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Run the sweep (or, with ``--child``, the streaming pipeline of one point); return the exit code."""
+    """Run the sweep; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help=f"sizes {QUICK_SIZES} and approaches {', '.join(QUICK_APPROACHES)}")
@@ -228,14 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path, help="write the results to this JSON file (after every point)")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be >= 1")
-    if args.child:
-        print(RESULT_PREFIX + json.dumps(streaming_child(args.child, args.epochs, args.batch_size, args.seed)),
-              flush=True)
-        return 0
     try:
         sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(
             QUICK_SIZES if args.quick else FULL_SIZES)
@@ -249,11 +225,210 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown approach(es) {', '.join(unknown)}; known: {', '.join(APPROACHES)}")
     start = time.perf_counter()
-    print(f"{machine()}; sizes {sizes}; {args.epochs} epochs per point (first is warm-up)", flush=True)
+    print(f"{machine_summary()}; sizes {sizes}; {args.epochs} epochs per point (first is warm-up)", flush=True)
     sweep(sizes, approaches, args.epochs, args.batch_size, args.seed, args.json,
           log=lambda line: print(line, flush=True))
     print(f"whole sweep: {(time.perf_counter() - start) / 60:.1f} minutes")
     return 0
+
+
+# --------------------------------------------------------------------------------------------- growth fits
+
+
+#: Memory budgets of the verdicts, in GB (decimal, as :data:`utils.memory.GB`).
+BUDGETS_GB = (8, 16, 64)
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """``value = intercept + slope * n``, least squares over the measured points.
+
+    Attributes:
+        intercept: value at ``n = 0``.
+        slope: growth per document.
+        sizes: the measured ``n``.
+        values: the measured values.
+    """
+
+    intercept: float
+    slope: float
+    sizes: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def predict(self, n: float | np.ndarray) -> float | np.ndarray:
+        """Return the fitted value at ``n`` documents."""
+        return self.intercept + self.slope * np.asarray(n, dtype=float) if np.ndim(n) else \
+            self.intercept + self.slope * float(n)
+
+    @property
+    def largest_measured(self) -> int:
+        """The largest measured ``n``: predictions beyond it are extrapolation."""
+        return max(self.sizes)
+
+
+def fit_line(sizes: Sequence[float], values: Sequence[float]) -> LinearFit:
+    """Fit ``intercept + slope * n`` to the points by least squares.
+
+    Raises:
+        ValueError: fewer than two distinct sizes, or lengths differ.
+    """
+    if len(sizes) != len(values):
+        raise ValueError(f"{len(sizes)} sizes but {len(values)} values")
+    if len(set(sizes)) < 2:
+        raise ValueError(f"need at least two distinct sizes to fit a line, got {sorted(set(sizes))}")
+    slope, intercept = np.polyfit(np.asarray(sizes, dtype=float), np.asarray(values, dtype=float), 1)
+    return LinearFit(float(intercept), float(slope), tuple(int(s) for s in sizes), tuple(float(v) for v in values))
+
+
+def load_sweep(path: str | Path) -> list[dict[str, Any]]:
+    """Read the JSON list written by ``--json``."""
+    return json.loads(Path(path).read_text())
+
+
+def approaches_in(results: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Return the approaches of ``results`` in the order they first appear."""
+    return list(dict.fromkeys(r["approach"] for r in results))
+
+
+def series(results: Iterable[Mapping[str, Any]], approach: str, key: str) -> tuple[list[int], list[float]]:
+    """Return ``(sizes, values)`` of ``key`` for ``approach``, sorted by size, skipping missing values."""
+    points = sorted((r["train_size"], r[key]) for r in results if r["approach"] == approach and r.get(key) is not None)
+    return [p[0] for p in points], [float(p[1]) for p in points]
+
+
+def fit_growth(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, LinearFit]]:
+    """Fit memory (``peak_rss_mb``) and time per epoch (``epoch_median_seconds``; the vectorizing step's
+    ``seconds``) against training-set size, per approach.
+
+    Returns:
+        ``{approach: {"memory": LinearFit, "time": LinearFit}}`` for each approach measured at two or more sizes.
+    """
+    fits = {}
+    for approach in approaches_in(results):
+        time_key = "seconds" if approach == VECTORIZING else "epoch_median_seconds"
+        sizes, memory = series(results, approach, "peak_rss_mb")
+        if len(set(sizes)) < 2:
+            continue
+        fits[approach] = {"memory": fit_line(sizes, memory), "time": fit_line(*series(results, approach, time_key))}
+    return fits
+
+
+def vectorizing_start_mb(results: Iterable[Mapping[str, Any]]) -> float:
+    """Return the median starting RSS of the vectorizing step's processes (what is not the step's own memory)."""
+    starts = [r["start_rss_mb"] for r in results if r["approach"] == VECTORIZING]
+    if not starts:
+        raise ValueError(f"no {VECTORIZING!r} points in the results")
+    return float(np.median(starts))
+
+
+def required_mb(approach: str, n: float, fits: Mapping[str, Mapping[str, LinearFit]],
+                vectorizing_start: float) -> float:
+    """Return the predicted peak RSS in MB of ``approach`` on ``n`` documents.
+
+    For the approaches that vectorize in memory first (all but the streaming one
+    and the vectorizing step itself), the vectorizing step's growth is added.
+    """
+    need = float(fits[approach]["memory"].predict(n))
+    if approach not in (STREAMING, VECTORIZING) and VECTORIZING in fits:
+        need += float(fits[VECTORIZING]["memory"].predict(n)) - vectorizing_start
+    return need
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of the extrapolation table.
+
+    Attributes:
+        dataset: registry name.
+        documents: training documents.
+        approach: the sweep's approach name.
+        peak_gb: predicted peak RSS in GB.
+        fits: budget in GB -> whether ``peak_gb`` fits in it.
+        epoch_seconds: predicted seconds per epoch.
+        extrapolated: ``documents`` lies beyond the largest measured size.
+    """
+
+    dataset: str
+    documents: int
+    approach: str
+    peak_gb: float
+    fits: dict[int, bool]
+    epoch_seconds: float
+    extrapolated: bool
+
+
+def extrapolate(results: Sequence[Mapping[str, Any]], corpora: Mapping[str, int],
+                budgets_gb: Sequence[int] = BUDGETS_GB) -> list[Prediction]:
+    """Predict peak memory and time per epoch of every trained approach on every corpus.
+
+    Args:
+        results: the sweep's results (must include the vectorizing step).
+        corpora: dataset name -> number of training documents (e.g. from ``REGISTRY[...].train_size``).
+        budgets_gb: memory budgets of the verdicts.
+
+    Returns:
+        One :class:`Prediction` per corpus and approach (the vectorizing step is folded into the others).
+    """
+    fits = fit_growth(results)
+    start = vectorizing_start_mb(results)
+    rows = []
+    for dataset, documents in corpora.items():
+        for approach, fit in fits.items():
+            if approach == VECTORIZING:
+                continue
+            peak_gb = required_mb(approach, documents, fits, start) / 1000
+            rows.append(Prediction(dataset, documents, approach, peak_gb, {b: peak_gb <= b for b in budgets_gb},
+                                   max(float(fit["time"].predict(documents)), 0.0),
+                                   documents > fit["memory"].largest_measured))
+    return rows
+
+
+def format_duration(seconds: float) -> str:
+    """Return ``seconds`` as a short human duration: ``"42 s"``, ``"7.5 min"``, ``"3.2 h"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_predictions(rows: Sequence[Prediction], budgets_gb: Sequence[int] = BUDGETS_GB) -> str:
+    """Return the predictions as a fixed-width text table, extrapolated rows marked ``*``."""
+    header = f"{'dataset':<17}{'documents':>10}  {'approach':<22}{'peak GB':>9}" + "".join(
+        f"{f'{b} GB':>7}" for b in budgets_gb) + f"{'epoch':>10}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        mark = "*" if row.extrapolated else " "
+        lines.append(f"{row.dataset:<17}{row.documents:>10,}{mark} {row.approach:<22}{row.peak_gb:>9.1f}" + "".join(
+            f"{'yes' if row.fits[b] else 'no':>7}" for b in budgets_gb) + f"{format_duration(row.epoch_seconds):>10}")
+    return "\n".join(lines)
+
+
+def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping[str, LinearFit]], quantity: str,
+                ax=None):
+    """Plot measured points and fitted lines of ``quantity`` (``"memory"`` or ``"time"``) for every approach.
+
+    Memory is peak RSS in GB; time is seconds per epoch (the vectorizing step's one-off seconds for it).
+    Returns the figure.
+    """
+    if quantity not in ("memory", "time"):
+        raise ValueError(f"quantity must be 'memory' or 'time', got {quantity!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 5))
+    for i, (approach, fit) in enumerate(fits.items()):
+        line = fit[quantity]
+        scale = 1000 if quantity == "memory" else 1
+        ax.plot(line.sizes, [v / scale for v in line.values], "o", color=f"C{i}", label=approach)
+        grid = np.linspace(0, line.largest_measured, 50)
+        ax.plot(grid, line.predict(grid) / scale, "-", color=f"C{i}", alpha=0.6, lw=1)
+    ax.set_xlabel("training documents")
+    ax.set_ylabel("peak RSS, GB" if quantity == "memory" else "seconds per epoch (vectorizing: once)")
+    ax.set_title(("peak memory" if quantity == "memory" else "time per epoch") + " against training-set size: "
+                 "measured (points), fitted a + b·n (lines)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax.figure
 
 
 if __name__ == "__main__":

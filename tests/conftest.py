@@ -1,20 +1,17 @@
-"""Shared set-up of the unit tests: quiet TensorFlow, headless matplotlib, ``import utils`` from anywhere."""
+"""Shared set-up of the unit tests: quiet TensorFlow, headless matplotlib, the committed AG News excerpt."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-# Before anything imports TensorFlow or matplotlib.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["MPLBACKEND"] = "Agg"
+from utils import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# Before anything imports TensorFlow or matplotlib.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["MPLBACKEND"] = "Agg"
 
 AG_NEWS_SAMPLE = REPO_ROOT / "data" / "samples" / "ag_news_test_head.csv"
 

@@ -573,7 +573,7 @@ def test_interrupted_extraction_staging_of_dead_process_removed_live_one_kept(tm
 def test_load_malformed_csv_in_cache_names_file_and_line_and_changes_nothing(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch
                                                                              ) -> None:
-    from utils.csv_reader import CSVFormatError
+    from utils.readers import CSVFormatError
 
     register(monkeypatch, "http://127.0.0.1:9/unused.tgz", "sha256:" + "0" * 64)
     folder = tmp_path / "cache" / TOY / TOY_FOLDER

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from utils import resumable
+from utils import batching, callbacks, resumable
+from utils.processes import ProcessGroup, kill_when_marked, log_text
 from utils.resumable import RunConfig
 
 EPOCHS = 4
@@ -40,17 +42,22 @@ def finish(process, output: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    root = tmp_path_factory.mktemp("fault_tolerance")
+    with ProcessGroup(root / "logs") as group:
+        yield train_runs(root, group)
+
+
+def train_runs(root: Path, group: ProcessGroup) -> dict[str, Path]:
     """One uninterrupted run, and one killed at PAUSE then resumed three ways (processes run two at a time).
 
     Resumed ``exact`` (pipeline and dropout restored), ``restart_pipeline`` (the generator starts at epoch 1
     again) and ``no_reseed`` (dropout streams not reset per epoch) from copies of the same backup.
     """
-    root = tmp_path_factory.mktemp("fault_tolerance")
     data = synthetic_data(root / "data.npz")
-    uninterrupted = resumable.launch(config(data, root / "uninterrupted"), root / "uninterrupted.txt")
-    killed = resumable.launch(config(data, root / "exact", pause_at=PAUSE), root / "exact.txt")
-    status = resumable.kill_when_paused(killed, root / "exact" / resumable.PAUSED_MARKER, timeout=240)
+    uninterrupted = resumable.launch(config(data, root / "uninterrupted"), group, "uninterrupted")
+    killed = resumable.launch(config(data, root / "exact", pause_at=PAUSE), group, "killed")
+    status = kill_when_marked(killed, root / "exact" / resumable.PAUSED_MARKER, timeout=240)
     assert status == -9
     (root / "killed_state.json").write_text(json.dumps({
         "log_epochs": resumable.read_log(root / "exact" / resumable.LOG_CSV).get("epoch", []),
@@ -59,9 +66,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }))
     for variant in ("restart_pipeline", "no_reseed"):
         shutil.copytree(root / "exact", root / variant)
-    finish(uninterrupted, root / "uninterrupted.txt")
+    finish(uninterrupted, group.log("uninterrupted"))
     variants = {"exact": {}, "restart_pipeline": {"restart_pipeline": True}, "no_reseed": {"reseed_dropout": False}}
-    processes = [(resumable.launch(config(data, root / name, **changes), root / f"{name}.txt"), root / f"{name}.txt")
+    processes = [(resumable.launch(config(data, root / name, **changes), group, name), group.log(name))
                  for name, changes in variants.items()]
     for process, output in processes:
         finish(process, output)
@@ -81,9 +88,8 @@ def test_killed_mid_epoch_resumes_from_last_completed_epoch(runs: dict[str, Path
     assert state["log_epochs"] == [0.0, 1.0]  # two epochs finished and logged when the kill came
     assert state["restored_epoch"] == 2
     assert "latest.weights.h5" in state["backup"] and "training_metadata.json" in state["backup"]
-    output = (runs["root"] / "exact.txt").read_text()
-    assert "paused after step 5 of epoch 3" in output
-    resumed = output.split("paused after step 5 of epoch 3", 1)[1]
+    assert "paused after step 5 of epoch 3" in (runs["root"] / "logs" / "killed.log").read_text()
+    resumed = (runs["root"] / "logs" / "exact.log").read_text()
     assert "backup: 2 epoch(s) finished; input pipeline starts at epoch 3" in resumed
     assert "Epoch 3/4" in resumed and "Epoch 1/4" not in resumed and "Epoch 2/4" not in resumed
     assert resumable.read_log(runs["exact"] / resumable.LOG_CSV)["epoch"] == [0.0, 1.0, 2.0, 3.0]
@@ -144,42 +150,42 @@ def test_keras_backup_lacks_dropout_seed_state_and_restored_epoch_reads_it(tmp_p
     assert any(name.startswith("optimizer/") for name in names)  # Adam's moments are saved
     assert any(name.startswith("layers/dense") for name in names)
     assert not any("seed" in name or "dropout" in name for name in names)  # dropout's random state is not
-    assert len(resumable.seed_generator_states(model)) == 2  # though the model has two dropout streams
+    assert len(callbacks.seed_generator_states(model)) == 2  # though the model has two dropout streams
 
 
 def test_epoch_order_is_a_pure_function_of_seed_and_epoch() -> None:
-    first = [resumable.epoch_order(50, seed=7, epoch=e) for e in range(4)]
-    again = [resumable.epoch_order(50, seed=7, epoch=e) for e in reversed(range(4))][::-1]
+    first = [batching.epoch_order(50, seed=7, epoch=e) for e in range(4)]
+    again = [batching.epoch_order(50, seed=7, epoch=e) for e in reversed(range(4))][::-1]
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
         assert sorted(a.tolist()) == list(range(50))
     assert not np.array_equal(first[0], first[1])
-    assert not np.array_equal(first[0], resumable.epoch_order(50, seed=8, epoch=0))
+    assert not np.array_equal(first[0], batching.epoch_order(50, seed=8, epoch=0))
 
 
 @pytest.mark.parametrize("start_epoch", [1, 3])
-def test_resumable_batches_from_start_epoch_continue_an_uninterrupted_stream(start_epoch: int) -> None:
+def test_batch_generator_from_start_epoch_continue_an_uninterrupted_stream(start_epoch: int) -> None:
     """Synthetic rows whose labels are their row numbers: a generator started at epoch k yields what one
     started at 0 yields after k epochs."""
     x = np.arange(22 * 3, dtype=np.float32).reshape(22, 3)
     y = np.arange(22)
     steps = 3  # batches of 8: 8 + 8 + 6
-    whole = resumable.resumable_batches(x, y, 8, seed=1)
+    whole = batching.batch_generator(x, y, 8, seed=1)
     stream = [next(whole) for _ in range((start_epoch + 2) * steps)]
-    resumed = resumable.resumable_batches(x, y, 8, seed=1, start_epoch=start_epoch)
+    resumed = batching.batch_generator(x, y, 8, seed=1, start_epoch=start_epoch)
     for expected in stream[start_epoch * steps:]:
         xb, yb = next(resumed)
         np.testing.assert_array_equal(yb, expected[1])
         np.testing.assert_array_equal(xb, expected[0])
     epoch = np.concatenate([yb for _, yb in stream[:steps]])
-    np.testing.assert_array_equal(epoch, resumable.epoch_order(22, 1, 0))
+    np.testing.assert_array_equal(epoch, batching.epoch_order(22, 1, 0))
 
 
 @pytest.mark.parametrize(("batch_size", "start_epoch", "message"), [(0, 0, "batch_size"), (4, -1, "start_epoch")])
-def test_resumable_batches_bad_batch_size_or_start_epoch_raise_at_creation(batch_size: int, start_epoch: int,
+def test_batch_generator_bad_batch_size_or_start_epoch_raise_at_creation(batch_size: int, start_epoch: int,
                                                                            message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        resumable.resumable_batches(np.zeros((4, 2)), np.zeros(4), batch_size, seed=0, start_epoch=start_epoch)
+        batching.batch_generator(np.zeros((4, 2)), np.zeros(4), batch_size, seed=0, start_epoch=start_epoch)
 
 
 def test_reseed_dropout_sets_each_stream_from_seed_and_epoch() -> None:
@@ -188,13 +194,13 @@ def test_reseed_dropout_sets_each_stream_from_seed_and_epoch() -> None:
     from utils.models import build_mlp
 
     model = build_mlp(6, 2, units=4)
-    callback = resumable.reseed_dropout(seed=5)
+    callback = callbacks.ReseedDropout(seed=5)
     callback.set_model(model)
     callback.on_epoch_begin(3)
-    states = [state.numpy().tolist() for state in resumable.seed_generator_states(model)]
-    assert states == [[resumable.epoch_seed(5, 0, 3), 0], [resumable.epoch_seed(5, 1, 3), 0]]
+    states = [state.numpy().tolist() for state in callbacks.seed_generator_states(model)]
+    assert states == [[callbacks.epoch_seed(5, 0, 3), 0], [callbacks.epoch_seed(5, 1, 3), 0]]
     assert states[0] != states[1]
-    assert resumable.epoch_seed(5, 0, 3) != resumable.epoch_seed(5, 0, 4)
+    assert callbacks.epoch_seed(5, 0, 3) != callbacks.epoch_seed(5, 0, 4)
     assert isinstance(callback, keras.callbacks.Callback)
 
 
@@ -209,24 +215,24 @@ def test_read_log_keeps_last_row_of_an_epoch_logged_twice(tmp_path: Path) -> Non
 def test_command_line_round_trips_the_config(tmp_path: Path) -> None:
     original = RunConfig(tmp_path / "d.npz", tmp_path / "w", epochs=3, batch_size=16, seed=9, sparse=True,
                          pause_at=(2, 4), restart_pipeline=True, reseed_dropout=False, learning_rate=0.01)
-    assert resumable.parse_args(resumable.command(original)[3:]) == original
+    assert resumable.parse_args(resumable.command_args(original)) == original
     default = RunConfig(tmp_path / "d.npz", tmp_path / "w", epochs=3)
-    assert resumable.parse_args(resumable.command(default)[3:]) == default
+    assert resumable.parse_args(resumable.command_args(default)) == default
 
 
-def test_kill_when_paused_reports_a_process_that_ended_first(tmp_path: Path) -> None:
+def test_kill_when_marked_reports_a_process_that_ended_first(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
-    with pytest.raises(RuntimeError, match="status 4 before pausing"):
-        resumable.kill_when_paused(process, tmp_path / "never", timeout=60)
+    with pytest.raises(RuntimeError, match="status 4 before never"):
+        kill_when_marked(process, tmp_path / "never", timeout=60)
 
 
-def test_training_output_drops_tensorflow_start_up_lines(tmp_path: Path) -> None:
+def test_log_text_drops_tensorflow_start_up_lines(tmp_path: Path) -> None:
     path = tmp_path / "out.txt"
     path.write_text("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                     "I0000 00:00:1 port.cc:153] oneDNN custom operations are on.\n"
                     "E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit\n"
                     "Epoch 1/4\n16/16 - 2s - loss: 0.6\n")
-    assert resumable.training_output(path) == "Epoch 1/4\n16/16 - 2s - loss: 0.6"
+    assert log_text(path) == "Epoch 1/4\n16/16 - 2s - loss: 0.6"

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.feature_selection import f_classif
 
-from utils.csv_reader import read_zhang_csv
 from utils.hashed_tfidf import HashedTfidf, anova_f
+from utils.readers import read_zhang_csv
 
 
 def class_statistics(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,7 +64,7 @@ def test_anova_f_ignores_absent_classes() -> None:
 
 def test_tfidf_equals_tfidf_vectorizer_when_nothing_collides(ag_news_sample: Path) -> None:
     texts = read_zhang_csv(ag_news_sample, 4)[0][:10]
-    features = HashedTfidf(2, n_features=2**20)
+    features = HashedTfidf(2, hash_size=2**20)
     counts = [features.counts(texts[:4]), features.counts(texts[4:])]
     for c in counts:
         features.count_documents(c)
@@ -81,7 +81,7 @@ def test_tfidf_equals_tfidf_vectorizer_when_nothing_collides(ag_news_sample: Pat
 
 def test_streamed_tfidf_equals_whole_matrix_tfidf_with_collisions(ag_news_sample: Path) -> None:
     texts, labels = read_zhang_csv(ag_news_sample, 4)
-    features, counts = fitted(texts, labels, chunk=64, n_features=2**12, top_k=100)  # many collisions
+    features, counts = fitted(texts, labels, chunk=64, hash_size=2**12, top_k=100)  # many collisions
     whole_counts = sp.vstack(counts).tocsr()
     df = np.bincount(whole_counts.indices, minlength=2**12)
     whole_counts = (whole_counts @ sp.diags((df >= 2).astype(np.float32))).tocsr()  # what min_df leaves out
@@ -92,21 +92,21 @@ def test_streamed_tfidf_equals_whole_matrix_tfidf_with_collisions(ag_news_sample
 
 def test_streamed_selection_equals_f_classif_on_whole_matrix(ag_news_sample: Path) -> None:
     texts, labels = read_zhang_csv(ag_news_sample, 4)
-    features, counts = fitted(texts, labels, chunk=50, n_features=2**16, top_k=200)
+    features, counts = fitted(texts, labels, chunk=50, hash_size=2**16, top_k=200)
     whole = sp.vstack([features.tfidf(c) for c in counts]).tocsr()
     keep = features.document_frequency >= features.min_df
     f_expected, _ = f_classif(whole[:, keep], labels)
     np.testing.assert_allclose(features.scores[keep], np.nan_to_num(f_expected), rtol=1e-4)
     assert np.all(np.isneginf(features.scores[~keep]))
-    assert features.num_selected == 200
+    assert features.num_features == 200
     assert np.all(np.diff(features.selected) > 0)
     assert keep[features.selected].all()
 
 
 def test_chunking_does_not_change_the_result(ag_news_sample: Path) -> None:
     texts, labels = read_zhang_csv(ag_news_sample, 4)
-    a, _ = fitted(texts, labels, chunk=300, n_features=2**16)
-    b, _ = fitted(texts, labels, chunk=17, n_features=2**16)
+    a, _ = fitted(texts, labels, chunk=300, hash_size=2**16)
+    b, _ = fitted(texts, labels, chunk=17, hash_size=2**16)
     np.testing.assert_array_equal(a.selected, b.selected)
     xa, xb = a.transform(texts[:20]), b.transform(texts[:20])
     np.testing.assert_allclose(xa.toarray(), xb.toarray(), rtol=1e-6)
@@ -114,14 +114,14 @@ def test_chunking_does_not_change_the_result(ag_news_sample: Path) -> None:
 
 def test_transform_output_format(ag_news_sample: Path) -> None:
     texts, labels = read_zhang_csv(ag_news_sample, 4)
-    features, _ = fitted(texts, labels, chunk=100, n_features=2**16, top_k=500)
+    features, _ = fitted(texts, labels, chunk=100, hash_size=2**16, top_k=500)
     x = features.transform(texts[:10])
     assert x.shape == (10, 500) and x.dtype == np.float32 and x.has_sorted_indices
     assert np.all(np.linalg.norm(x.toarray(), axis=1) <= 1 + 1e-6)
 
 
 def test_errors_before_fitting() -> None:
-    features = HashedTfidf(2, n_features=2**10, top_k=10)
+    features = HashedTfidf(2, hash_size=2**10, top_k=10)
     with pytest.raises(RuntimeError, match="count_documents"):
         _ = features.idf
     with pytest.raises(RuntimeError, match="accumulate_class_statistics"):
@@ -129,6 +129,6 @@ def test_errors_before_fitting() -> None:
     with pytest.raises(RuntimeError, match="select"):
         features.transform(["a text"])
     with pytest.raises(ValueError, match="top_k"):
-        HashedTfidf(2, n_features=8, top_k=10)
+        HashedTfidf(2, hash_size=8, top_k=10)
     with pytest.raises(ValueError, match="num_classes"):
         HashedTfidf(1)

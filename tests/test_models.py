@@ -133,3 +133,20 @@ def test_sparse_input_model_trains_from_sparse_generator() -> None:
     accuracy = model.evaluate(batch_generator(x, y, 128, shuffle=False, sparse=True), steps=steps_per_epoch(n, 128),
                               verbose=0, return_dict=True)["accuracy"]
     assert accuracy > 0.8
+
+
+def test_sepcnn_prediction_is_padding_invariant() -> None:
+    """A document scores the same alone and in a batch padded to 500 tokens (the guide's longest)."""
+    from utils.models import build_sepcnn
+
+    keras.utils.set_random_seed(0)
+    model = build_sepcnn(500, 2, blocks=2)
+    rng = np.random.default_rng(0)
+    for length in (3, 10, 97, 250):
+        tokens = rng.integers(1, 500, size=length)
+        alone = model(tokens[None, :], training=False).numpy()
+        padded = np.zeros((2, 500), dtype=np.int64)
+        padded[0, :length] = tokens
+        padded[1, :] = rng.integers(1, 500, size=500)  # the longest document of the batch
+        in_batch = model(padded, training=False).numpy()[0]
+        np.testing.assert_allclose(in_batch, alone[0], rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Tests of utils.multi_worker: TF_CONFIG, ports, the launcher's clean-up, and a real two-worker run.
+"""Tests of utils.multi_worker and utils.processes' ProcessGroup: TF_CONFIG, ports, clean-up, a real two-worker run.
 
 The training data here is synthetic (a small linearly separable sparse problem, written as TFRecord
 shards); the two-worker run is real: two processes on 127.0.0.1 joined by MultiWorkerMirroredStrategy.
@@ -21,20 +21,17 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils import shards
+from utils import REPO_ROOT, shards
 from utils.multi_worker import (
     TF_CONFIG,
     TrainConfig,
-    WorkerError,
-    WorkerGroup,
-    error_message,
     free_ports,
+    start_data_service,
     tf_config,
     train_cluster,
     worker_lines,
 )
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from utils.processes import ChildProcessError, ProcessGroup, error_message
 
 
 def gone(pid: int) -> bool:
@@ -124,13 +121,14 @@ def test_error_message_finds_the_exception_of_the_last_traceback(tmp_path: Path)
 def test_a_failing_worker_stops_the_others(tmp_path: Path) -> None:
     config = TrainConfig(shard_dir=str(tmp_path)).save(tmp_path / "config.json")
     addresses = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    with WorkerGroup(tmp_path) as group:
+    with ProcessGroup(tmp_path) as group:
         # worker-0 joins a cluster of two and waits for its peer, which fails at once: no TF_CONFIG.
-        waiting = group.start("worker-0", ["train", "--config", str(config), "--output", str(tmp_path)],
+        train = ["train", "--config", str(config), "--output", str(tmp_path)]
+        waiting = group.start("worker-0", "utils.multi_worker", train,
                               env={TF_CONFIG: json.dumps(tf_config(addresses, 0))})
         env_without = {k: v for k, v in os.environ.items() if k != TF_CONFIG}
-        group.start("worker-1", ["train", "--config", str(config), "--output", str(tmp_path)], env=env_without)
-        with pytest.raises(WorkerError, match=r"worker-1 exited with code 2; the others were stopped"):
+        group.start("worker-1", "utils.multi_worker", train, env=env_without)
+        with pytest.raises(ChildProcessError, match=r"worker-1 exited with code 2; the others were stopped"):
             group.wait(timeout=120)
         assert group.alive() == []
         assert waiting.returncode is not None
@@ -140,8 +138,9 @@ def test_a_failing_worker_stops_the_others(tmp_path: Path) -> None:
 def test_leaving_the_block_through_an_exception_stops_every_process(tmp_path: Path) -> None:
     dispatcher, worker = free_ports(2)
     with pytest.raises(RuntimeError, match="a cell failed"):
-        with WorkerGroup(tmp_path) as group:
-            group.start("data-service", ["serve", "--dispatcher-port", str(dispatcher), "--worker-port", str(worker)])
+        with ProcessGroup(tmp_path) as group:
+            group.start("data-service", "utils.multi_worker",
+                        ["serve", "--dispatcher-port", str(dispatcher), "--worker-port", str(worker)])
             process = group.processes["data-service"]
             raise RuntimeError("a cell failed")
     assert process.poll() is not None and gone(process.pid)
@@ -149,10 +148,10 @@ def test_leaving_the_block_through_an_exception_stops_every_process(tmp_path: Pa
 
 def test_wait_stops_everything_after_the_timeout(tmp_path: Path) -> None:
     dispatcher, worker = free_ports(2)
-    with WorkerGroup(tmp_path) as group:
-        process = group.start("data-service", ["serve", "--dispatcher-port", str(dispatcher),
+    with ProcessGroup(tmp_path) as group:
+        process = group.start("data-service", "utils.multi_worker", ["serve", "--dispatcher-port", str(dispatcher),
                                                "--worker-port", str(worker)])
-        with pytest.raises(WorkerError, match=r"still running after 1 s were stopped: \['data-service'\]"):
+        with pytest.raises(ChildProcessError, match=r"still running after 1 s were stopped: \['data-service'\]"):
             group.wait(timeout=1)
         assert process.poll() is not None
 
@@ -161,10 +160,12 @@ def test_workers_exit_when_their_launcher_is_killed(tmp_path: Path) -> None:
     launcher = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time\n"
-            "from utils.multi_worker import WorkerGroup, free_ports\n"
-            "group = WorkerGroup(sys.argv[1])\n"
+            "from utils.multi_worker import free_ports\n"
+            "from utils.processes import ProcessGroup\n"
+            "group = ProcessGroup(sys.argv[1])\n"
             "d, w = free_ports(2)\n"
-            "process = group.start('data-service', ['serve', '--dispatcher-port', str(d), '--worker-port', str(w)])\n"
+            "process = group.start('data-service', 'utils.multi_worker',\n"
+            "                      ['serve', '--dispatcher-port', str(d), '--worker-port', str(w)])\n"
             "print(process.pid, d, flush=True)\n"
             "time.sleep(600)\n"
         ), str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
@@ -211,8 +212,8 @@ def test_data_service_serves_the_same_batches(tmp_path: Path) -> None:
     synthetic_shards(tmp_path)
     manifest = shards.read_manifest(tmp_path, "val")
     local = shards.make_dataset(manifest.paths(tmp_path), manifest.num_features, 16, sparse=False)
-    with WorkerGroup(tmp_path / "logs") as group:
-        address = group.start_data_service()
+    with ProcessGroup(tmp_path / "logs") as group:
+        address = start_data_service(group)
         served = local.apply(tf.data.experimental.service.distribute("parallel_epochs", address))
         labels = sorted(np.concatenate([y.numpy() for _, y in served]).tolist())
     assert labels == sorted(np.concatenate([y.numpy() for _, y in local]).tolist())

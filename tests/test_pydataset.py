@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils.pydataset import CsrBatches, TextBatches, csr_to_tf_sparse, epoch_order
+from utils.pydataset import CsrBatches, TextBatches, epoch_order, to_tf_sparse
 
 
 def make_sparse(n: int, features: int = 10, seed: int = 0) -> sp.csr_matrix:
@@ -53,10 +53,10 @@ def test_sparse_batches_are_tf_sparse_tensors_equal_to_the_rows() -> None:
     np.testing.assert_array_equal(tf.sparse.to_dense(x_batch).numpy(), x[rows].toarray())
 
 
-def test_csr_to_tf_sparse_orders_indices_even_when_csr_is_unsorted() -> None:
+def test_to_tf_sparse_orders_indices_even_when_csr_is_unsorted() -> None:
     x = sp.csr_matrix((np.array([1.0, 2.0], dtype=np.float32), np.array([3, 0]), np.array([0, 2])), shape=(1, 4))
     assert not x.has_sorted_indices
-    sparse = csr_to_tf_sparse(x)
+    sparse = to_tf_sparse(x)
     assert sparse.indices.numpy().tolist() == [[0, 0], [0, 3]]
     np.testing.assert_array_equal(tf.sparse.to_dense(sparse).numpy(), x.toarray())
 

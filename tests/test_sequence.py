@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import disk_datasets, sequence, streaming
-from utils.csv_reader import read_zhang_csv
+from utils import REPO_ROOT, models, sequence, streaming, tfdata
+from utils.readers import read_zhang_csv
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def adapted(ag_news_sample: Path) -> sequence.keras.layers.TextVectorization:
 
 @pytest.fixture(scope="module")
 def ag_news_sample() -> Path:  # module scope for the adapted fixture
-    return Path(__file__).resolve().parent.parent / "data" / "samples" / "ag_news_test_head.csv"
+    return REPO_ROOT / "data" / "samples" / "ag_news_test_head.csv"
 
 
 def test_pad_batch_per_batch_and_fixed() -> None:
@@ -86,35 +86,35 @@ def test_padding_cost_counts_positions() -> None:
 
 
 def test_sepcnn_accepts_any_length_and_classes() -> None:
-    model = sequence.build_sepcnn(100, 2, embedding_dim=8, filters=4)
+    model = models.build_sepcnn(100, 2, embedding_dim=8, filters=4)
     for length in (3, 17, 60):
         assert model(np.ones((2, length), dtype=np.int64)).shape == (2, 1)
     assert model.loss == "binary_crossentropy"
-    multi = sequence.build_sepcnn(100, 4, embedding_dim=8, filters=4)
+    multi = models.build_sepcnn(100, 4, embedding_dim=8, filters=4)
     out = multi(np.ones((3, 9), dtype=np.int64)).numpy()
     assert out.shape == (3, 4) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError):
-        sequence.build_sepcnn(100, 1)
+        models.build_sepcnn(100, 1)
 
 
 def test_guide_initializers_make_the_output_constant() -> None:
     x = np.random.default_rng(0).integers(2, 1000, size=(32, 120))  # synthetic token ids
     spreads = {}
     for guide in (True, False):
-        sequence.keras.utils.set_random_seed(0)
-        model = sequence.build_sepcnn(1000, 2, guide_initializers=guide)
+        models.keras.utils.set_random_seed(0)
+        model = models.build_sepcnn(1000, 2, guide_initializers=guide)
         spreads[guide] = float(np.std(model(x, training=False).numpy()))
     assert spreads[False] > 100 * spreads[True]
 
 
 def test_depthwise_initializer_keeps_variance() -> None:
-    weights = sequence.depthwise_initializer(3)((3, 200, 1)).numpy()
+    weights = models.depthwise_initializer(3)((3, 200, 1)).numpy()
     assert np.abs(weights).max() <= 1.0
     assert weights.var() * 3 == pytest.approx(1.0, rel=0.1)
 
 
 def test_text_pipeline_shared_with_chapter_05(ag_news_sample: Path, adapted) -> None:
     stream = streaming.ZhangCsvRows(ag_news_sample, 4)
-    fixed = disk_datasets.vectorized_text_batches(
+    fixed = tfdata.vectorized_text_batches(
         stream, lambda texts: sequence.pad_batch(adapted(texts), 50, fixed=True), 64, 300)
     assert [x.shape for x, _ in fixed] == [(64, 50)] * 4 + [(44, 50)]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from utils import streaming
-from utils.csv_reader import CSVFormatError, read_zhang_csv
 from utils.datasets import DatasetError, load, split_train_validation
+from utils.readers import CSVFormatError, read_zhang_csv
 
 
 def write_aclimdb(root: Path, per_class: int = 6) -> Path:

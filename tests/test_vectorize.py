@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from utils.vectorize import NgramVectorizer, to_sorted_csr
+from utils.sparse import sorted_csr
+from utils.vectorize import NgramVectorizer
 
 #: Synthetic corpus: "movie" in every text, "great film"/"awful plot" mark the classes, "zebra" and
 #: "quixotic" occur in one document only.
@@ -120,14 +121,14 @@ def test_fit_empty_input_raises() -> None:
         NgramVectorizer().fit_transform([], np.array([], dtype=np.int64))
 
 
-def test_to_sorted_csr_sorts_unsorted_indices() -> None:
+def test_sorted_csr_sorts_unsorted_indices() -> None:
     data = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
     indices = np.array([4, 0, 2, 3, 1])  # row 0: columns 4, 0, 2 (unsorted); row 1: columns 3, 1
     indptr = np.array([0, 3, 5])
     unsorted = sp.csr_matrix((data, indices, indptr), shape=(2, 5))
     assert not unsorted.has_sorted_indices
     expected = unsorted.toarray()
-    result = to_sorted_csr(unsorted)
+    result = sorted_csr(unsorted)
     assert result.format == "csr" and result.dtype == np.float32
     assert result.has_sorted_indices
     assert result.indices.tolist() == [0, 2, 4, 1, 3]
@@ -135,15 +136,15 @@ def test_to_sorted_csr_sorts_unsorted_indices() -> None:
     np.testing.assert_array_equal(result.toarray(), expected.astype(np.float32))
 
 
-def test_to_sorted_csr_leaves_its_float32_input_untouched() -> None:
+def test_sorted_csr_leaves_its_float32_input_untouched() -> None:
     unsorted = sp.csr_matrix((np.float32([1, 2]), np.array([1, 0]), np.array([0, 2])), shape=(1, 3))
-    result = to_sorted_csr(unsorted)
+    result = sorted_csr(unsorted)
     assert result.indices.tolist() == [0, 1]
     assert unsorted.indices.tolist() == [1, 0]  # the caller's matrix is not reordered in place
 
 
-def test_to_sorted_csr_accepts_other_formats() -> None:
+def test_sorted_csr_accepts_other_formats() -> None:
     coo = sp.coo_matrix((np.array([1.0, 2.0]), (np.array([1, 0]), np.array([0, 2]))), shape=(2, 3))
-    result = to_sorted_csr(coo)
+    result = sorted_csr(coo)
     assert result.format == "csr" and result.dtype == np.float32 and result.has_sorted_indices
     np.testing.assert_array_equal(result.toarray(), coo.toarray())

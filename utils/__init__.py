@@ -1,1 +1,6 @@
-"""Shared code of the series: every notebook imports from here, nothing is copied between them."""
+"""The shared code of the series' notebooks; the README's module map says what lives where."""
+
+from pathlib import Path
+
+#: The repository's root folder (``data/``, ``results/``, ``notebooks/`` are under it).
+REPO_ROOT = Path(__file__).resolve().parent.parent

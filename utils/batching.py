@@ -1,19 +1,22 @@
 """Batch generators: the guide's appendix *Batch training*, done right for Keras 3.
 
-The guide densified its whole tf-idf matrix before ``model.fit`` and ran out of
-memory on large datasets, so its appendix fed ``fit_generator`` from a Python
-generator that densifies one batch at a time. ``fit_generator`` is gone in
-Keras 3: ``model.fit`` takes the generator itself (Keras accepts a real
-generator object, ``types.GeneratorType``, not any iterator), together with
-``steps_per_epoch`` because the generator never ends.
+The guide's appendix feeds Keras 2's ``fit_generator`` from a Python generator
+that hands the model one batch at a time, so that only the batch, not the
+whole training set, is ever in the model's input format. ``fit_generator`` is
+gone in Keras 3: ``model.fit`` takes the generator itself (Keras accepts a
+real generator object, ``types.GeneratorType``, not any iterator), together
+with ``steps_per_epoch`` because the generator never ends.
 
 :func:`batch_generator` returns that generator. It
 
 * yields ``(x_batch, y_batch)`` forever, epoch after epoch;
 * visits every sample exactly once per epoch, the last batch being partial
   when ``batch_size`` does not divide the number of samples;
-* reshuffles at the start of every epoch from a seeded random generator, so
-  two generators with the same seed yield the same batches;
+* reshuffles at the start of every epoch, in an order that depends only on
+  ``(seed, epoch)`` (:func:`epoch_order`): two generators with the same seed
+  yield the same batches, and a generator started at epoch ``k``
+  (``start_epoch=k``, for a run resumed after a crash) yields what an
+  uninterrupted one yields from its ``k``-th epoch on;
 * densifies only the batch (``sparse=True`` yields a scipy CSR batch with
   sorted indices instead, which Keras turns into a ``tf.SparseTensor``).
 
@@ -35,6 +38,9 @@ from collections.abc import Generator
 import numpy as np
 import scipy.sparse as sp
 
+from utils.sparse import sorted_csr
+
+#: One batch: ``(x_batch, y_batch)``, ``x_batch`` dense or CSR.
 Batch = tuple[np.ndarray | sp.csr_matrix, np.ndarray]
 
 
@@ -51,6 +57,23 @@ def steps_per_epoch(num_samples: int, batch_size: int) -> int:
     return math.ceil(num_samples / batch_size)
 
 
+def epoch_order(num_samples: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """Return the order in which epoch ``epoch`` (counted from 0) visits ``num_samples`` samples.
+
+    A permutation drawn from ``(seed, epoch)`` alone, not from how many
+    epochs a process has already drawn, so a restarted process can produce
+    epoch ``epoch``'s order directly; ``0 .. num_samples - 1`` when not ``shuffle``.
+    """
+    if not shuffle:
+        return np.arange(num_samples)
+    return np.random.default_rng([seed, epoch]).permutation(num_samples)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """Return ``seed``, or a fresh random one for ``None`` (a different order in every run)."""
+    return int(np.random.SeedSequence().entropy % 2**32) if seed is None else seed
+
+
 def take_rows(x: sp.csr_matrix | np.ndarray, index: np.ndarray, *, sparse: bool = False,
               dtype: np.dtype | type = np.float32) -> np.ndarray | sp.csr_matrix:
     """Return rows ``index`` of ``x`` as a batch.
@@ -63,15 +86,12 @@ def take_rows(x: sp.csr_matrix | np.ndarray, index: np.ndarray, *, sparse: bool 
         dtype: dtype of the batch.
 
     Returns:
-        A dense ``(len(index), n_features)`` array, or CSR when ``sparse``.
+        A dense ``(len(index), num_features)`` array, or CSR when ``sparse``.
     """
     if not sp.issparse(x):
         return np.asarray(x[index], dtype=dtype)
-    rows = x[index].astype(dtype, copy=False)
-    if sparse:
-        rows.sort_indices()
-        return rows
-    return rows.toarray()
+    rows = x[index]
+    return sorted_csr(rows, dtype) if sparse else rows.toarray().astype(dtype, copy=False)
 
 
 def check_batch_arguments(x: sp.spmatrix | np.ndarray, y: np.ndarray,
@@ -93,18 +113,20 @@ def check_batch_arguments(x: sp.spmatrix | np.ndarray, y: np.ndarray,
 
 
 def batch_generator(x: sp.spmatrix | np.ndarray, y: np.ndarray, batch_size: int = 128, *,
-                    shuffle: bool = True, seed: int | None = 0, sparse: bool = False,
+                    shuffle: bool = True, seed: int | None = 0, start_epoch: int = 0, sparse: bool = False,
                     dtype: np.dtype | type = np.float32) -> Generator[Batch, None, None]:
-    """Return a generator that yields ``(x_batch, y_batch)`` forever.
+    """Return a generator that yields ``(x_batch, y_batch)`` forever, epoch ``start_epoch`` first.
 
     Args:
         x: samples, a scipy sparse matrix (any format; read as CSR) or a numpy
             array, one row per sample.
         y: labels, one per row of ``x``.
         batch_size: samples per batch, >= 1.
-        shuffle: draw a new order at the start of every epoch; otherwise rows
+        shuffle: a new order every epoch (:func:`epoch_order`); otherwise rows
             come in their stored order (use this for validation and test).
-        seed: seed of the shuffling; the same seed gives the same batches.
+        seed: seed of the shuffling; the same seed gives the same batches,
+            ``None`` a different order in every run.
+        start_epoch: the epoch (counted from 0) whose batches come first.
         sparse: yield CSR batches (sorted indices) instead of dense arrays.
         dtype: dtype of the ``x`` batches.
 
@@ -113,21 +135,22 @@ def batch_generator(x: sp.spmatrix | np.ndarray, y: np.ndarray, batch_size: int 
         :func:`steps_per_epoch` ``(len(y), batch_size)``.
 
     Raises:
-        ValueError: ``batch_size`` < 1, empty input, or ``x`` and ``y`` of
-            different lengths.
+        ValueError: ``batch_size`` < 1, empty input, ``x`` and ``y`` of
+            different lengths, or ``start_epoch`` < 0.
     """
     x, y = check_batch_arguments(x, y, batch_size)
-    return _batches(x, y, batch_size, shuffle, seed, sparse, dtype)
+    if start_epoch < 0:
+        raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
+    return _batches(x, y, batch_size, shuffle, resolve_seed(seed), start_epoch, sparse, dtype)
 
 
-def _batches(x: sp.csr_matrix | np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool,
-             seed: int | None, sparse: bool, dtype: np.dtype | type) -> Generator[Batch, None, None]:
+def _batches(x: sp.csr_matrix | np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+             start_epoch: int, sparse: bool, dtype: np.dtype | type) -> Generator[Batch, None, None]:
     """The endless loop behind :func:`batch_generator` (arguments already checked)."""
-    rng = np.random.default_rng(seed)
-    order = np.arange(len(y))
+    epoch = start_epoch
     while True:
-        if shuffle:
-            order = rng.permutation(len(y))
+        order = epoch_order(len(y), seed, epoch, shuffle)
         for start in range(0, len(y), batch_size):
             index = order[start:start + batch_size]
             yield take_rows(x, index, sparse=sparse, dtype=dtype), y[index]
+        epoch += 1

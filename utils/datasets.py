@@ -23,30 +23,24 @@ the ones whose process no longer runs before it starts again.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pooch
-import psutil
 import requests
 from sklearn.model_selection import train_test_split
 
-from utils.csv_reader import read_zhang_csv
+from utils import REPO_ROOT
+from utils.processes import remove_stale_staging, staging_folder
+from utils.readers import DatasetError, read_aclimdb_split, read_zhang_csv
 
 DATA_ENV_VAR = "TEXTCLF_DATA"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Seed of the fixed validation split; change it only on purpose.
 SPLIT_SEED = 42
-
-
-class DatasetError(RuntimeError):
-    """A dataset could not be fetched or read; the message says what and where."""
 
 
 @dataclass(frozen=True)
@@ -177,39 +171,6 @@ def data_home(data_dir: str | os.PathLike | None = None) -> Path:
 def missing_parts(spec: DatasetSpec, folder: Path) -> list[str]:
     """Return the paths of ``spec.required`` that ``folder`` lacks (empty: complete)."""
     return [part for part in spec.required if not (folder / part).exists()]
-
-
-#: Name of a staging folder: what it stages, the id of the process that made it, a random suffix.
-STAGING_PATTERN = re.compile(r"\.(download|extract)-(\d+)-.+")
-
-
-def staging_folder(parent: Path, kind: str) -> Path:
-    """Create and return an empty folder ``parent/.<kind>-<pid>-<random>`` for work in progress.
-
-    Args:
-        parent: the folder that will receive the finished result.
-        kind: ``"download"`` or ``"extract"``.
-    """
-    return Path(tempfile.mkdtemp(prefix=f".{kind}-{os.getpid()}-", dir=parent))
-
-
-def remove_stale_staging(folder: Path) -> list[Path]:
-    """Remove the staging folders in ``folder`` whose process no longer runs; return what was removed.
-
-    A download or extraction that was killed (not merely failed: a failure
-    cleans up after itself) leaves its staging folder behind. The process id
-    in the folder's name tells whether its owner still runs, so a download in
-    progress in another process is left alone.
-    """
-    if not folder.is_dir():
-        return []
-    removed = []
-    for path in sorted(folder.iterdir()):
-        match = STAGING_PATTERN.fullmatch(path.name)
-        if match and path.is_dir() and not psutil.pid_exists(int(match.group(2))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def archive_matches(path: Path, known_hash: str) -> bool:
@@ -416,28 +377,6 @@ def split_train_validation(texts: list[str], labels: np.ndarray, validation_frac
         np.arange(len(texts)), test_size=validation_fraction, random_state=seed, stratify=labels,
     )
     return ([texts[i] for i in idx_train], labels[idx_train], [texts[i] for i in idx_val], labels[idx_val])
-
-
-def read_aclimdb_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
-    """Read ``folder/split/{neg,pos}/*.txt`` in sorted order: label 0 = neg, 1 = pos.
-
-    Raises:
-        DatasetError: a class folder holds no ``.txt`` file, or a file is not
-            valid UTF-8; the message names the folder or file.
-    """
-    texts: list[str] = []
-    labels: list[int] = []
-    for label, sub in enumerate(("neg", "pos")):
-        paths = sorted((folder / split / sub).glob("*.txt"))
-        if not paths:
-            raise DatasetError(f"{folder / split / sub}: empty, no .txt review files")
-        for path in paths:
-            try:
-                texts.append(path.read_text(encoding="utf-8"))
-            except UnicodeDecodeError as exc:
-                raise DatasetError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
-            labels.append(label)
-    return texts, np.asarray(labels, dtype=np.int64)
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None, *, validation_fraction: float = 0.2,

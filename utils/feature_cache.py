@@ -18,9 +18,15 @@ rows: choose ``num_buckets`` from the number of rows you expect
 
 A bucket file is a sequence of pieces, each piece four ``.npy`` records
 appended one after the other (CSR ``data``, ``indices``, ``indptr``, and the
-labels). The cache is written to a staging folder that is renamed into place
-only when complete, so a failed or interrupted write leaves no cache behind
-that could be mistaken for a whole one.
+labels).
+
+**Written whole, or not at all.** A cache folder holds ``meta.json`` and one
+sub-folder per *generation* of bucket files. A new cache is written into a
+staging folder, renamed to a new generation when complete, and only then does
+``meta.json``, replaced in one atomic rename (:func:`utils.processes.write_json`),
+point at it; the previous generation is deleted last. A write that fails or is
+killed at any moment therefore leaves the previous cache readable and
+complete (or no cache at all, if there was none), never a mix of the two.
 """
 
 from __future__ import annotations
@@ -29,14 +35,16 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-Batch = tuple[sp.csr_matrix, np.ndarray]
+from utils.batching import Batch
+from utils.processes import remove_stale_staging, staging_folder, write_json
+from utils.sparse import sorted_csr
 
 META_FILE = "meta.json"
 
@@ -58,7 +66,7 @@ class CacheWriter:
 
     Use it as::
 
-        with CacheWriter(directory, num_columns, num_buckets=16, seed=0) as writer:
+        with CacheWriter(directory, num_features, num_buckets=16, seed=0) as writer:
             for rows, labels in chunks:
                 writer.add(rows, labels)
         cache = writer.cache
@@ -69,16 +77,16 @@ class CacheWriter:
 
     Args:
         directory: where the cache ends up.
-        num_columns: number of columns of every row.
+        num_features: number of columns of every row.
         num_buckets: number of bucket files (>= 1).
         seed: seed of the random assignment of rows to buckets.
     """
 
-    def __init__(self, directory: str | os.PathLike, num_columns: int, num_buckets: int = 1, seed: int = 0) -> None:
+    def __init__(self, directory: str | os.PathLike, num_features: int, num_buckets: int = 1, seed: int = 0) -> None:
         if num_buckets < 1:
             raise ValueError(f"num_buckets must be >= 1, got {num_buckets}")
         self.directory = Path(directory)
-        self.num_columns = num_columns
+        self.num_features = num_features
         self.num_buckets = num_buckets
         self.bucket_rows = [0] * num_buckets
         self._rng = np.random.default_rng(seed)
@@ -86,9 +94,8 @@ class CacheWriter:
         self.cache: FeatureCache | None = None
 
     def __enter__(self) -> CacheWriter:
-        """Create the staging folder."""
-        self.directory.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}-partial-", dir=self.directory.parent))
+        """Create the staging folder inside the cache folder."""
+        self._staging = staging_folder(self.directory, "cache")
         return self
 
     def add(self, rows: sp.spmatrix, labels: np.ndarray) -> None:
@@ -101,8 +108,8 @@ class CacheWriter:
             raise RuntimeError("CacheWriter.add called outside its with block")
         rows = sp.csr_matrix(rows)
         labels = np.asarray(labels)
-        if rows.shape[1] != self.num_columns:
-            raise ValueError(f"rows have {rows.shape[1]} columns, the cache {self.num_columns}")
+        if rows.shape[1] != self.num_features:
+            raise ValueError(f"rows have {rows.shape[1]} columns, the cache {self.num_features}")
         if rows.shape[0] != len(labels):
             raise ValueError(f"{rows.shape[0]} rows but {len(labels)} labels")
         buckets = self._rng.integers(self.num_buckets, size=len(labels))
@@ -115,16 +122,25 @@ class CacheWriter:
             self.bucket_rows[int(bucket)] += len(picked)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        """Rename the staging folder into place if the block succeeded; remove it otherwise."""
+        """Make the staging folder the cache's new generation if the block succeeded; remove it otherwise.
+
+        Order matters for a write interrupted at any point: the new generation
+        is complete on disk before ``meta.json`` names it, and the old one is
+        deleted only after. Leftovers of earlier interrupted writes (staging
+        folders, generations no ``meta.json`` names) are deleted last.
+        """
         staging, self._staging = self._staging, None
         if exc_type is not None:
             shutil.rmtree(staging, ignore_errors=True)
             return
-        meta = {"num_columns": self.num_columns, "num_buckets": self.num_buckets, "bucket_rows": self.bucket_rows}
-        (staging / META_FILE).write_text(json.dumps(meta))
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        os.replace(staging, self.directory)
+        generation = f"generation-{uuid.uuid4().hex[:12]}"
+        os.replace(staging, self.directory / generation)
+        write_json(self.directory / META_FILE, {"generation": generation, "num_features": self.num_features,
+                                                "num_buckets": self.num_buckets, "bucket_rows": self.bucket_rows})
+        for path in self.directory.glob("generation-*"):
+            if path.name != generation:
+                shutil.rmtree(path, ignore_errors=True)
+        remove_stale_staging(self.directory)
         self.cache = FeatureCache(self.directory)
 
 
@@ -144,7 +160,8 @@ class FeatureCache:
         if not meta_path.is_file():
             raise FileNotFoundError(f"{self.directory}: no complete feature cache ({META_FILE} missing)")
         meta = json.loads(meta_path.read_text())
-        self.num_columns: int = meta["num_columns"]
+        self.generation = self.directory / meta["generation"]
+        self.num_features: int = meta["num_features"]
         self.num_buckets: int = meta["num_buckets"]
         self.bucket_rows: list[int] = meta["bucket_rows"]
 
@@ -155,20 +172,20 @@ class FeatureCache:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the cache on disk."""
-        return sum(path.stat().st_size for path in self.directory.iterdir())
+        """Bytes of the cache's bucket files on disk."""
+        return sum(path.stat().st_size for path in self.generation.iterdir())
 
     def read_bucket(self, index: int) -> Batch:
         """Return bucket ``index`` as ``(rows, labels)``: CSR in the order written, and its labels."""
-        path = self.directory / _bucket_name(index)
+        path = self.generation / _bucket_name(index)
         if not path.exists():
-            return sp.csr_matrix((0, self.num_columns), dtype=np.float32), np.zeros(0, dtype=np.int64)
+            return sp.csr_matrix((0, self.num_features), dtype=np.float32), np.zeros(0, dtype=np.int64)
         pieces, labels = [], []
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             while handle.tell() < size:
                 data, indices, indptr, piece_labels = (np.load(handle, allow_pickle=False) for _ in range(4))
-                pieces.append(sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, self.num_columns)))
+                pieces.append(sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, self.num_features)))
                 labels.append(piece_labels)
         return sp.vstack(pieces, format="csr"), np.concatenate(labels)
 
@@ -215,10 +232,10 @@ class FeatureCache:
                 x, y = sp.vstack([carry[0], x], format="csr"), np.concatenate([carry[1], y])
             full = len(y) - len(y) % batch_size
             for start in range(0, full, batch_size):
-                yield _sorted(x[start:start + batch_size]), y[start:start + batch_size]
+                yield sorted_csr(x[start:start + batch_size]), y[start:start + batch_size]
             carry = (x[full:], y[full:]) if full < len(y) else None
         if carry is not None:
-            yield _sorted(carry[0]), carry[1]
+            yield sorted_csr(carry[0]), carry[1]
 
     def epochs(self, batch_size: int, *, transform: Callable[[sp.csr_matrix], sp.csr_matrix] | None = None,
                shuffle: bool = True, seed: int | None = 0) -> Callable[[], Iterator[Batch]]:
@@ -229,10 +246,3 @@ class FeatureCache:
         """
         rng = np.random.default_rng(seed)
         return lambda: self.batches(batch_size, transform=transform, shuffle=shuffle, rng=rng)
-
-
-def _sorted(x: sp.csr_matrix) -> sp.csr_matrix:
-    """Return CSR ``x`` with sorted column indices in every row (Keras needs them)."""
-    x = sp.csr_matrix(x)
-    x.sort_indices()
-    return x

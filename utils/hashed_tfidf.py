@@ -7,7 +7,7 @@ once to fit it. :class:`HashedTfidf` computes the same features from a stream
 of chunks, with memory that does not grow with the corpus:
 
 1. **Hashing trick.** An n-gram's column is a hash of the n-gram modulo
-   ``n_features`` (scikit-learn's ``HashingVectorizer``), so no vocabulary is
+   ``hash_size`` (scikit-learn's ``HashingVectorizer``), so no vocabulary is
    stored. Distinct n-grams can share a column (a *collision*).
 2. **Streaming idf.** One pass over the training chunks counts, per column,
    the documents it occurs in (:meth:`HashedTfidf.count_documents`); idf is
@@ -22,23 +22,28 @@ of chunks, with memory that does not grow with the corpus:
 A document's vector is then built as the guide builds it: raw counts times
 idf, each row scaled to unit L2 norm over all columns, then the selected
 columns kept (:meth:`HashedTfidf.transform_counts`). Memory is a few arrays of
-``n_features`` numbers: ``(2 + 2 * num_classes) * 8 * n_features`` bytes,
+``hash_size`` numbers: ``(2 + 2 * num_classes) * 8 * hash_size`` bytes,
 about 50 MB for two classes and ``2**20`` columns, whatever the corpus size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
+from utils import streaming
+from utils.feature_cache import CacheWriter, FeatureCache, buckets_for
+from utils.sparse import sorted_csr
 from utils.vectorize import MIN_DOCUMENT_FREQUENCY, NGRAM_RANGE, TOP_K
 
-#: Default number of hashed columns.
-N_FEATURES = 2**20
+#: Default number of hashed columns (the hash space), before selection.
+HASH_SIZE = 2**20
 
 
 def anova_f(class_counts: np.ndarray, sums: np.ndarray, sums_of_squares: np.ndarray) -> np.ndarray:
@@ -83,47 +88,45 @@ class HashedTfidf:
     :meth:`counts`, e.g. cached on disk).
 
     Args:
-        n_features: number of hashed columns.
+        hash_size: number of hashed columns.
         num_classes: number of classes.
         ngram_range: word n-gram sizes.
         min_df: minimum number of training documents a column must occur in.
         top_k: number of columns kept.
     """
 
-    def __init__(self, num_classes: int, n_features: int = N_FEATURES,
+    def __init__(self, num_classes: int, hash_size: int = HASH_SIZE,
                  ngram_range: tuple[int, int] = NGRAM_RANGE, min_df: int = MIN_DOCUMENT_FREQUENCY,
                  top_k: int = TOP_K) -> None:
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        if not 1 <= top_k <= n_features:
-            raise ValueError(f"top_k must be in 1..n_features={n_features}, got {top_k}")
+        if not 1 <= top_k <= hash_size:
+            raise ValueError(f"top_k must be in 1..hash_size={hash_size}, got {top_k}")
         # The same tokenization as NgramVectorizer (TfidfVectorizer's defaults), raw counts out.
         self.hasher = HashingVectorizer(
-            n_features=n_features, ngram_range=ngram_range, alternate_sign=False, norm=None,
+            n_features=hash_size, ngram_range=ngram_range, alternate_sign=False, norm=None,
             strip_accents="unicode", decode_error="replace", dtype=np.float32,
         )
-        self.n_features = n_features
+        self.hash_size = hash_size
         self.num_classes = num_classes
         self.min_df = min_df
         self.top_k = top_k
         self.num_documents = 0
-        self.document_frequency = np.zeros(n_features, dtype=np.int64)
+        self.document_frequency = np.zeros(hash_size, dtype=np.int64)
         self.class_counts = np.zeros(num_classes, dtype=np.int64)
-        self.sums = np.zeros((num_classes, n_features), dtype=np.float64)
-        self.sums_of_squares = np.zeros((num_classes, n_features), dtype=np.float64)
+        self.sums = np.zeros((num_classes, hash_size), dtype=np.float64)
+        self.sums_of_squares = np.zeros((num_classes, hash_size), dtype=np.float64)
         self.selected: np.ndarray | None = None
         self.scores: np.ndarray | None = None
 
     def counts(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Return the raw n-gram counts of ``texts``: float32 CSR, ``n_features`` columns, sorted indices."""
-        x = self.hasher.transform(texts)
-        x.sort_indices()
-        return x
+        """Return the raw n-gram counts of ``texts``: float32 CSR, ``hash_size`` columns, sorted indices."""
+        return sorted_csr(self.hasher.transform(texts))
 
     def count_documents(self, counts: sp.csr_matrix) -> None:
         """First pass: add a chunk's counts (from :meth:`counts`) to the document frequencies."""
         self.num_documents += counts.shape[0]
-        self.document_frequency += np.bincount(counts.indices, minlength=self.n_features)
+        self.document_frequency += np.bincount(counts.indices, minlength=self.hash_size)
 
     @property
     def idf(self) -> np.ndarray:
@@ -153,9 +156,9 @@ class HashedTfidf:
         for label in range(self.num_classes):
             rows = x[labels == label]
             self.class_counts[label] += rows.shape[0]
-            self.sums[label] += np.bincount(rows.indices, weights=rows.data, minlength=self.n_features)
+            self.sums[label] += np.bincount(rows.indices, weights=rows.data, minlength=self.hash_size)
             self.sums_of_squares[label] += np.bincount(rows.indices, weights=np.square(rows.data, dtype=np.float64),
-                                                       minlength=self.n_features)
+                                                       minlength=self.hash_size)
 
     def select(self) -> np.ndarray:
         """Keep the ``top_k`` columns with the largest F among those in >= ``min_df`` documents.
@@ -176,7 +179,7 @@ class HashedTfidf:
         return self.selected
 
     @property
-    def num_selected(self) -> int:
+    def num_features(self) -> int:
         """Number of kept columns: the model's input width."""
         if self.selected is None:
             raise RuntimeError("HashedTfidf is not fitted yet: call select first")
@@ -186,10 +189,52 @@ class HashedTfidf:
         """Return the tf-idf vectors of counts, selected columns only: float32 CSR, sorted indices."""
         if self.selected is None:
             raise RuntimeError("HashedTfidf is not fitted yet: call select first")
-        x = self.tfidf(counts)[:, self.selected].tocsr()
-        x.sort_indices()
-        return x
+        return sorted_csr(self.tfidf(counts)[:, self.selected])
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Return the selected tf-idf vectors of ``texts`` (see :meth:`transform_counts`)."""
         return self.transform_counts(self.counts(texts))
+
+
+def tokenize_to_caches(features: HashedTfidf, splits: Mapping[str, streaming.DocumentStream],
+                       directory: str | os.PathLike, *, fit_split: str = "train", rows_per_bucket: int = 2000,
+                       chunk_size: int = streaming.CHUNK_SIZE, seed: int = 0) -> dict[str, FeatureCache]:
+    """First pass, for every split at once: hash each document's n-grams into a cache under ``directory/<split>``.
+
+    The documents of ``fit_split`` also count towards the document
+    frequencies (:meth:`HashedTfidf.count_documents`). Chapter 05 writes this
+    loop out step by step; the later chapters call it.
+
+    Args:
+        features: the (unfitted) hashed vectorizer.
+        splits: split name -> document stream.
+        directory: parent folder of the caches.
+        fit_split: the split whose documents count towards idf.
+        rows_per_bucket: rows per bucket file, about (bounds memory while reading).
+        chunk_size: documents read from disk at a time.
+        seed: seed of the assignment of rows to buckets.
+
+    Returns:
+        Split name -> its cache.
+    """
+    if fit_split not in splits:
+        raise ValueError(f"fit_split {fit_split!r} is not one of the splits {sorted(splits)}")
+    caches = {}
+    for split, stream in splits.items():
+        num_buckets = buckets_for(streaming.estimate_rows(stream), rows_per_bucket)
+        with CacheWriter(Path(directory) / split, features.hash_size, num_buckets, seed) as writer:
+            for texts, labels in stream.chunks(chunk_size):
+                counts = features.counts(texts)
+                if split == fit_split:
+                    features.count_documents(counts)
+                writer.add(counts, labels)
+        caches[split] = writer.cache
+    return caches
+
+
+def select_features(features: HashedTfidf, cache: FeatureCache) -> np.ndarray:
+    """Second pass: accumulate the class statistics of the training cache, bucket by bucket; select and return the
+    kept columns (:meth:`HashedTfidf.select`)."""
+    for index in range(cache.num_buckets):
+        features.accumulate_class_statistics(*cache.read_bucket(index))
+    return features.select()

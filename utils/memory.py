@@ -98,6 +98,14 @@ class MemoryTimeline:
         """First RSS sample, in bytes (0 if nothing was sampled)."""
         return self.rss[0] if self.rss else 0
 
+    def thinned(self, max_points: int) -> MemoryTimeline:
+        """Return this timeline with at most ``max_points`` samples, evenly spaced, the peak sample always kept."""
+        n = len(self.rss)
+        if n <= max_points:
+            return self
+        keep = sorted(set(np.linspace(0, n - 1, max_points - 1).astype(int).tolist()) | {int(np.argmax(self.rss))})
+        return MemoryTimeline([self.times[i] for i in keep], [self.rss[i] for i in keep], list(self.marks))
+
     def rss_at_marks(self) -> np.ndarray:
         """Return the RSS sampled closest in time to each mark, in bytes."""
         times = np.asarray(self.times)
@@ -182,7 +190,11 @@ class MemoryMonitor:
         self._sample()
 
     def keras_callback(self):
-        """Return a Keras callback that marks the end of every epoch on this timeline."""
+        """Return a Keras callback that marks the end of every epoch on this timeline.
+
+        Keras is imported here, not at the top: measuring memory must not load a deep-learning runtime
+        into a process that does not use one (the RSS it measures would include it).
+        """
         import keras
 
         monitor = self

@@ -1,8 +1,22 @@
-"""The guide's models, built with Keras 3."""
+"""The guide's two models, built with Keras 3: the MLP on n-gram vectors and the sepCNN on token sequences.
+
+* :func:`build_mlp`: Dropout on the input, Dense + Dropout blocks, the output
+  layer; :class:`SparseDropout` lets it take ``tf.SparseTensor`` batches.
+* :func:`build_sepcnn`: an Embedding of 200 dimensions, blocks of two
+  separable 1-D convolutions and max pooling, two more convolutions, global
+  average pooling, dropout and the output layer; :func:`depthwise_initializer`
+  is the initializer it needs to learn at all.
+
+Both are compiled by :func:`compile_model` with the loss that goes with their
+output layer (:func:`output_layer`), Adam, accuracy, and
+``steps_per_execution`` (train steps run per call into the compiled function:
+more than 1 saves Python dispatch per step).
+"""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -41,6 +55,41 @@ class SparseDropout(keras.layers.Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="utils")
+class EndPaddedMaxPooling1D(keras.layers.Layer):
+    """Max pooling over windows of ``pool_size`` that start at position 0 whatever the sequence's length.
+
+    The sequence is first extended at its end with zeros to a multiple of
+    ``pool_size``, then pooled with non-overlapping windows. For inputs >= 0
+    (ReLU outputs, a 0/1 mask), trailing padding then never changes a
+    window's maximum: a sequence alone and the same sequence followed by
+    padding pool to the same values. (``MaxPooling1D(padding="same")`` would
+    split TensorFlow's padding between both ends and shift the windows with
+    the length; ``"valid"`` drops the last positions of a sequence alone.)
+    """
+
+    def __init__(self, pool_size: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, got {pool_size}")
+        self.pool_size = pool_size
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        """Pad ``(batch, length, channels)`` at the end to a multiple of ``pool_size``; max-pool it."""
+        extra = -tf.shape(inputs)[1] % self.pool_size
+        padded = tf.pad(inputs, [[0, 0], [0, extra], [0, 0]])
+        return tf.nn.max_pool1d(padded, self.pool_size, self.pool_size, padding="VALID")
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """``(batch, ceil(length / pool_size), channels)``."""
+        length = None if input_shape[1] is None else -(-input_shape[1] // self.pool_size)
+        return (input_shape[0], length, input_shape[2])
+
+    def get_config(self) -> dict:
+        """Return the layer's configuration."""
+        return {**super().get_config(), "pool_size": self.pool_size}
+
+
 def output_layer(x: keras.KerasTensor, num_classes: int) -> tuple[keras.KerasTensor, str]:
     """Return the guide's output layer applied to ``x``, and the loss that goes with it.
 
@@ -52,9 +101,19 @@ def output_layer(x: keras.KerasTensor, num_classes: int) -> tuple[keras.KerasTen
     return keras.layers.Dense(num_classes, activation="softmax")(x), "sparse_categorical_crossentropy"
 
 
-def build_mlp(input_dim: int, num_classes: int, *, layers: int = 2, units: int = 64,
-              dropout_rate: float = 0.2, learning_rate: float = 1e-3,
-              sparse_input: bool = False) -> keras.Model:
+def compile_model(model: keras.Model, loss: str, *, learning_rate: float = 1e-3,
+                  steps_per_execution: int = 1) -> keras.Model:
+    """Compile ``model`` as the guide does (Adam, ``loss``, accuracy), with ``steps_per_execution``; return it."""
+    if steps_per_execution < 1:
+        raise ValueError(f"steps_per_execution must be >= 1, got {steps_per_execution}")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=["accuracy"],
+                  steps_per_execution=steps_per_execution)
+    return model
+
+
+def build_mlp(num_features: int, num_classes: int, *, layers: int = 2, units: int = 64,
+              dropout_rate: float = 0.2, learning_rate: float = 1e-3, sparse_input: bool = False,
+              steps_per_execution: int = 1) -> keras.Model:
     """Return the guide's multi-layer perceptron, compiled.
 
     Dropout on the input, then ``layers - 1`` blocks of Dense(``units``, relu)
@@ -63,7 +122,7 @@ def build_mlp(input_dim: int, num_classes: int, *, layers: int = 2, units: int =
     categorical cross-entropy). Adam with the given learning rate.
 
     Args:
-        input_dim: number of input features.
+        num_features: number of input features.
         num_classes: number of classes, >= 2.
         layers: number of Dense layers including the output layer, >= 1.
         units: width of each hidden Dense layer.
@@ -72,21 +131,108 @@ def build_mlp(input_dim: int, num_classes: int, *, layers: int = 2, units: int =
         sparse_input: declare the input sparse, so that scipy sparse batches
             reach the first Dense layer as ``tf.SparseTensor`` without being
             densified.
+        steps_per_execution: train steps per call into the compiled function.
 
     Returns:
-        The compiled model, with ``accuracy`` as metric.
+        The compiled model (:func:`compile_model`).
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if layers < 1:
         raise ValueError(f"layers must be >= 1, got {layers}")
-    inputs = keras.Input(shape=(input_dim,), sparse=sparse_input, name="ngrams")
+    inputs = keras.Input(shape=(num_features,), sparse=sparse_input, name="ngrams")
     x = (SparseDropout(dropout_rate) if sparse_input else keras.layers.Dropout(dropout_rate))(inputs)
     for _ in range(layers - 1):
         x = keras.layers.Dense(units, activation="relu")(x)
         x = keras.layers.Dropout(dropout_rate)(x)
     outputs, loss = output_layer(x, num_classes)
-    model = keras.Model(inputs, outputs, name="mlp")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss,
-                  metrics=["accuracy"])
-    return model
+    return compile_model(keras.Model(inputs, outputs, name="mlp"), loss, learning_rate=learning_rate,
+                         steps_per_execution=steps_per_execution)
+
+
+def depthwise_initializer(kernel_size: int) -> keras.initializers.Initializer:
+    """Return a uniform initializer that keeps the variance of a depthwise convolution's output.
+
+    A depthwise kernel mixes ``kernel_size`` values of one channel, so its
+    fan-in is ``kernel_size``; drawing weights from
+    ``U(-sqrt(3 / kernel_size), sqrt(3 / kernel_size))`` (variance
+    ``1 / kernel_size``) keeps the output's variance equal to the input's.
+    (Keras computes the fan-in of a depthwise kernel as ``kernel_size *
+    channels``, which makes its default initializer hundreds of times too small here.)
+    """
+    limit = float(np.sqrt(3.0 / kernel_size))
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def build_sepcnn(num_tokens: int, num_classes: int, *, blocks: int = 2, filters: int = 64, kernel_size: int = 3,
+                 embedding_dim: int = 200, dropout_rate: float = 0.2, pool_size: int = 3,
+                 learning_rate: float = 1e-3, guide_initializers: bool = False,
+                 steps_per_execution: int = 1) -> keras.Model:
+    """Return the guide's separable CNN, compiled; it accepts sequences of any length.
+
+    Embedding(``num_tokens``, ``embedding_dim``); ``blocks - 1`` blocks of
+    Dropout, two SeparableConv1D(``filters``) and MaxPooling1D(``pool_size``);
+    two SeparableConv1D(``2 * filters``); global average pooling; Dropout;
+    the output layer (one sigmoid unit for two classes, softmax otherwise).
+    Adam.
+
+    **Padding never changes a prediction.** Token id 0 is padding. The
+    guide's model treats it as a word: its embedding, and the convolutions'
+    biases at padded positions, enter the final average, so a document's
+    score depends on how long the longest document of its batch is. Here a
+    mask (``tokens != 0``) zeroes every padded position after the embedding
+    and after each convolution (where a ``"same"`` convolution would see its
+    own zero padding anyway), max pooling pools the mask with the values with
+    windows that start at position 0 for any length
+    (:class:`EndPaddedMaxPooling1D`; the guide's ``"valid"`` pooling drops a
+    document's last tokens when it stands alone but not when padded), and the
+    final average runs over the real positions only. A document scores the
+    same alone and in a batch padded to any length.
+
+    The guide initialized the depthwise kernels (and biases) with
+    ``"random_uniform"``, ``U(-0.05, 0.05)``: each of the four convolutions
+    then shrinks the differences between inputs many times over, the output
+    is almost the same for every text, and training stays at chance level
+    (chapter 06 measures it). By default the depthwise kernels use
+    :func:`depthwise_initializer` instead; ``guide_initializers=True`` builds
+    the guide's version.
+
+    Args:
+        num_tokens: vocabulary size of the vectorizer (padding and OOV included).
+        num_classes: number of classes, >= 2.
+        blocks: number of convolution blocks, >= 1.
+        filters: filters of the first blocks' convolutions.
+        kernel_size: convolution window.
+        embedding_dim: size of the token embeddings.
+        dropout_rate: dropout rate.
+        pool_size: max-pooling window.
+        learning_rate: Adam's learning rate.
+        guide_initializers: initialize the depthwise kernels as the guide did.
+        steps_per_execution: train steps per call into the compiled function.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if blocks < 1:
+        raise ValueError(f"blocks must be >= 1, got {blocks}")
+
+    def separable(units: int) -> keras.layers.Layer:
+        return keras.layers.SeparableConv1D(
+            units, kernel_size, activation="relu", padding="same", bias_initializer="random_uniform",
+            depthwise_initializer="random_uniform" if guide_initializers else depthwise_initializer(kernel_size))
+
+    inputs = keras.Input(shape=(None,), dtype="int64", name="tokens")
+    mask = keras.ops.expand_dims(keras.ops.cast(keras.ops.not_equal(inputs, 0), "float32"), -1)  # (batch, length, 1)
+    x = keras.layers.Embedding(num_tokens, embedding_dim)(inputs) * mask
+    for _ in range(blocks - 1):
+        x = keras.layers.Dropout(dropout_rate)(x)
+        x = separable(filters)(x) * mask
+        x = separable(filters)(x) * mask
+        x = EndPaddedMaxPooling1D(pool_size)(x)
+        mask = EndPaddedMaxPooling1D(pool_size)(mask)
+    x = separable(filters * 2)(x) * mask
+    x = separable(filters * 2)(x) * mask
+    x = keras.ops.sum(x, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)  # mean over real tokens
+    x = keras.layers.Dropout(dropout_rate)(x)
+    outputs, loss = output_layer(x, num_classes)
+    return compile_model(keras.Model(inputs, outputs, name="sepcnn"), loss, learning_rate=learning_rate,
+                         steps_per_execution=steps_per_execution)

@@ -12,16 +12,16 @@ Two halves, for the two sides of a cluster:
   step each worker computes gradients on its part of the global batch, the
   gradients are summed across workers (an all-reduce), and every copy
   applies the same update.
-* the **launcher** (:class:`WorkerGroup`): picks free ports, builds each
-  worker's ``TF_CONFIG``, starts the workers as subprocesses with their logs in
-  files, waits for them, and makes sure none is left running: on leaving the
-  ``with`` block (also through an exception), at interpreter exit, and, from
-  the worker's side, when the launching process disappears
-  (:func:`watch_parent`).
+* the **launcher** (:func:`start_training`, :func:`train_cluster`): picks
+  free ports, builds each worker's ``TF_CONFIG`` and starts the workers in a
+  :class:`utils.processes.ProcessGroup`, which keeps their logs in files,
+  waits for them, and makes sure none is left running.
 
 ``python -m utils.multi_worker serve --dispatcher-port P --worker-port Q`` runs
 a ``tf.data`` service (a dispatcher and one worker) on ``127.0.0.1`` until stopped;
-:meth:`WorkerGroup.start_data_service` starts one.
+:func:`start_data_service` starts one.
+
+The launcher uses process groups and signals: Linux and macOS (WSL2 on Windows).
 """
 
 from __future__ import annotations
@@ -29,19 +29,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-import weakref
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from utils import models, shards
+from utils.callbacks import ms_per_step
+from utils.memory import MemoryMonitor
+from utils.processes import ChildProcessError, ProcessGroup, atomic_write, error_message, watch_parent, write_json
 
 #: The environment variable TensorFlow reads a worker's cluster and role from.
 TF_CONFIG = "TF_CONFIG"
@@ -97,21 +99,12 @@ class TrainConfig:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the configuration as JSON to ``path``; return the path."""
-        path = Path(path)
-        write_json(path, asdict(self))
-        return path
+        return write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a configuration written by :meth:`save`."""
         return cls(**json.loads(Path(path).read_text()))
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write ``payload`` as JSON to ``path`` through a temporary file, so no reader sees half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------------------------- cluster set-up
@@ -163,47 +156,6 @@ def tf_config(addresses: Sequence[str], index: int) -> dict:
 # --------------------------------------------------------------------------------------------- logs and reports
 
 
-class WorkerError(RuntimeError):
-    """A worker failed or ran out of time; the message names it and quotes its error."""
-
-
-def log_tail(path: str | os.PathLike, lines: int = 15) -> str:
-    """Return the last ``lines`` lines of a log file ('' if it does not exist)."""
-    path = Path(path)
-    if not path.is_file():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def error_message(path: str | os.PathLike, width: int = 300) -> str:
-    """Return the exception that ended the last Python traceback in a log, on one line ('' if none).
-
-    Messages longer than ``width`` characters keep their beginning and end (a
-    message can hold a whole tensor). TensorFlow's own log lines that follow
-    the traceback (``E0000 ...``) are left out.
-    """
-    path = Path(path)
-    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
-    if not starts:
-        return ""
-    block = lines[starts[-1] + 1:]
-    # The stack frames are indented; the exception starts at the first line that is not.
-    first = next((i for i, line in enumerate(block) if line and not line[0].isspace()), None)
-    if first is None:
-        return ""
-    message = [block[first]]
-    for line in block[first + 1:]:
-        if re.match(r"^[IWEF]\d{4} ", line):
-            break
-        message.append(line.strip())
-    text = " ".join(part for part in message if part)
-    if len(text) <= width:
-        return text
-    half = (width - 5) // 2
-    return f"{text[:half]} ... {text[-half:]}"
-
-
 def worker_lines(path: str | os.PathLike) -> list[str]:
     """Return the progress lines a process printed to its log (those starting with :data:`LOG_PREFIX`)."""
     path = Path(path)
@@ -228,168 +180,45 @@ def read_reports(output_dir: str | os.PathLike, num_workers: int) -> list[dict]:
 # --------------------------------------------------------------------------------------------- launcher
 
 
-def stop_processes(processes: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
-    """Stop every process still running: SIGTERM to its process group, SIGKILL after ``grace`` seconds.
+def start_training(group: ProcessGroup, num_workers: int, config_path: str | os.PathLike,
+                   output_dir: str | os.PathLike) -> list[str]:
+    """Start ``num_workers`` training workers (``worker-0``, ...) in ``group``, on free ports of ``127.0.0.1``.
 
-    Each process is expected to lead its own process group (``start_new_session=True``),
-    so anything it started goes too. Processes that already ended are only reaped.
+    Returns:
+        The worker addresses, worker 0 (the chief) first.
     """
-    running = [p for p in processes if p.poll() is None]
-    for process in running:
-        _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for process in running:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
+    addresses = [f"{LOCALHOST}:{port}" for port in free_ports(num_workers)]
+    for index in range(num_workers):
+        group.start(f"worker-{index}", "utils.multi_worker",
+                    ["train", "--config", str(config_path), "--output", str(output_dir)],
+                    env={TF_CONFIG: json.dumps(tf_config(addresses, index))})
+    return addresses
 
 
-def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
-    """Send ``sig`` to the process group led by ``process`` (or to the process alone if that fails)."""
-    try:
-        os.killpg(process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            process.send_signal(sig)
-        except ProcessLookupError:
-            pass
+def start_data_service(group: ProcessGroup, timeout: float = 120.0) -> str:
+    """Start a ``tf.data`` service (dispatcher and one worker) as process ``data-service`` of ``group``.
 
+    Returns:
+        The dispatcher's address, ``grpc://127.0.0.1:<port>``, once both servers accept connections.
 
-class WorkerGroup:
-    """Start processes that belong together, wait for all of them, and never leave one behind.
-
-    Use it as a context manager::
-
-        with WorkerGroup(log_dir) as group:
-            group.start_training(2, config_path, output_dir)
-            group.wait(timeout=600)
-
-    Leaving the block stops every process still running (SIGTERM, then SIGKILL),
-    also when the block raises. Processes are also stopped when the group is
-    garbage-collected or the Python interpreter exits, and each one exits by
-    itself when the launching process is gone (:func:`watch_parent`).
-
-    Args:
-        log_dir: folder for one log file per process (``<name>.log``, stdout and stderr together).
+    Raises:
+        ChildProcessError: the process exited, or the servers did not answer within ``timeout`` seconds.
     """
-
-    def __init__(self, log_dir: str | os.PathLike) -> None:
-        self.log_dir = Path(log_dir)
-        self.processes: dict[str, subprocess.Popen] = {}
-        # The finalizer holds this list, not the group, so the group can still be collected; weakref.finalize
-        # also runs it at interpreter exit.
-        self._started: list[subprocess.Popen] = []
-        weakref.finalize(self, stop_processes, self._started)
-
-    def log(self, name: str) -> Path:
-        """Return the log file of process ``name``."""
-        return self.log_dir / f"{name}.log"
-
-    def start(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start ``python -m utils.multi_worker <args>`` as process ``name``; return its ``Popen``.
-
-        The process gets this environment plus ``env``, the repository root on
-        ``PYTHONPATH``, its own process group, and :meth:`log` ``(name)`` as stdout and stderr.
-        """
-        if name in self.processes:
-            raise ValueError(f"a process named {name!r} was already started")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        repo_root = str(Path(__file__).resolve().parent.parent)
-        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [repo_root, os.environ.get("PYTHONPATH")]))}
-        full_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        command = [sys.executable, "-m", "utils.multi_worker", "--parent-pid", str(os.getpid()), *args]
-        with open(self.log(name), "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=full_env, cwd=repo_root, start_new_session=True)
-        self.processes[name] = process
-        self._started.append(process)
-        return process
-
-    def start_training(self, num_workers: int, config_path: str | os.PathLike,
-                       output_dir: str | os.PathLike) -> list[str]:
-        """Start ``num_workers`` training workers (``worker-0``, ...) on free ports of ``127.0.0.1``.
-
-        Returns:
-            The worker addresses, worker 0 (the chief) first.
-        """
-        addresses = [f"{LOCALHOST}:{port}" for port in free_ports(num_workers)]
-        for index in range(num_workers):
-            self.start(f"worker-{index}",
-                       ["train", "--config", str(config_path), "--output", str(output_dir)],
-                       env={TF_CONFIG: json.dumps(tf_config(addresses, index))})
-        return addresses
-
-    def start_data_service(self, timeout: float = 120.0) -> str:
-        """Start a ``tf.data`` service (dispatcher and one worker) as process ``data-service``.
-
-        Returns:
-            The dispatcher's address, ``grpc://127.0.0.1:<port>``, once both servers accept connections.
-
-        Raises:
-            WorkerError: the process exited, or the servers did not answer within ``timeout`` seconds.
-        """
-        dispatcher_port, worker_port = free_ports(2)
-        process = self.start("data-service", ["serve", "--dispatcher-port", str(dispatcher_port),
-                                              "--worker-port", str(worker_port)])
-        deadline = time.monotonic() + timeout
-        for port in (dispatcher_port, worker_port):
-            while not _accepts_connections(LOCALHOST, port):
-                if process.poll() is not None:
-                    raise WorkerError(f"data-service exited with code {process.returncode}: "
-                                      f"{error_message(self.log('data-service'))}")
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise WorkerError(f"data-service did not accept connections on port {port} within {timeout:.0f} s")
-                time.sleep(0.2)
-        return f"grpc://{LOCALHOST}:{dispatcher_port}"
-
-    def alive(self) -> list[str]:
-        """Return the names of the processes still running."""
-        return [name for name, process in self.processes.items() if process.poll() is None]
-
-    def wait(self, timeout: float, poll: float = 0.2) -> dict[str, int]:
-        """Wait until every process has ended; return their exit codes by name.
-
-        A worker that fails leaves the others waiting for it forever (a
-        collective operation needs everyone), so as soon as one process
-        exits with an error, the others are stopped and :class:`WorkerError`
-        is raised.
-
-        Raises:
-            WorkerError: a process exited with a non-zero code, or ``timeout`` seconds passed
-                (all processes are stopped first).
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            codes = {name: p.poll() for name, p in self.processes.items()}
-            failed = [name for name, code in codes.items() if code not in (None, 0)]
-            if failed:
-                self.stop()
-                name = failed[0]
-                raise WorkerError(f"{name} exited with code {codes[name]}; the others were stopped. "
-                                  f"Its error ({self.log(name)}): {error_message(self.log(name))}")
-            if all(code == 0 for code in codes.values()):
-                return codes
+    dispatcher_port, worker_port = free_ports(2)
+    process = group.start("data-service", "utils.multi_worker",
+                          ["serve", "--dispatcher-port", str(dispatcher_port), "--worker-port", str(worker_port)])
+    deadline = time.monotonic() + timeout
+    for port in (dispatcher_port, worker_port):
+        while not _accepts_connections(LOCALHOST, port):
+            if process.poll() is not None:
+                raise ChildProcessError(f"data-service exited with code {process.returncode}: "
+                                        f"{error_message(group.log('data-service'))}")
             if time.monotonic() > deadline:
-                self.stop()
-                raise WorkerError(f"processes still running after {timeout:.0f} s were stopped: "
-                                  f"{[name for name, code in codes.items() if code is None]}")
-            time.sleep(poll)
-
-    def stop(self) -> None:
-        """Stop every process of the group that is still running (see :func:`stop_processes`)."""
-        stop_processes(self._started)
-
-    def __enter__(self) -> WorkerGroup:
-        """Return the group."""
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Stop every process still running."""
-        self.stop()
+                group.stop()
+                raise ChildProcessError(f"data-service did not accept connections on port {port} within "
+                                        f"{timeout:.0f} s")
+            time.sleep(0.2)
+    return f"grpc://{LOCALHOST}:{dispatcher_port}"
 
 
 def train_cluster(num_workers: int, config: TrainConfig, output_dir: str | os.PathLike,
@@ -405,14 +234,14 @@ def train_cluster(num_workers: int, config: TrainConfig, output_dir: str | os.Pa
         last worker's exit (process start-up included).
 
     Raises:
-        WorkerError: a worker failed or the run took longer than ``timeout`` seconds.
+        ChildProcessError: a worker failed or the run took longer than ``timeout`` seconds.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     config_path = config.save(output_dir / "config.json")
     start = time.perf_counter()
-    with WorkerGroup(output_dir / "logs") as group:
-        group.start_training(num_workers, config_path, output_dir)
+    with ProcessGroup(output_dir / "logs") as group:
+        start_training(group, num_workers, config_path, output_dir)
         group.wait(timeout)
     return read_reports(output_dir, num_workers), time.perf_counter() - start
 
@@ -429,22 +258,6 @@ def _accepts_connections(host: str, port: int) -> bool:
 # --------------------------------------------------------------------------------------------- worker side
 
 
-def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
-    """Exit this process as soon as ``parent_pid`` is no longer its parent (the launcher died).
-
-    Starts a daemon thread. Without it, a worker whose launcher was killed
-    would wait for its peers' collective operations forever.
-    """
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(interval)
-        os._exit(3)
-
-    if os.getppid() != parent_pid:
-        os._exit(3)
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
 def make_steps(strategy, model, global_batch_size: int):
     """Return ``(train_step, eval_step)``: one synchronous step of every worker, as ``tf.function``\\ s.
 
@@ -456,9 +269,6 @@ def make_steps(strategy, model, global_batch_size: int):
     applies the same update. ``eval_step(batch)`` only runs the model. Both
     return ``[loss sum, correct predictions, samples]`` summed over all workers.
     """
-    import keras
-    import tensorflow as tf
-
     def totals(y, probabilities):
         y = tf.cast(tf.reshape(y, (-1, 1)), tf.float32)
         losses = keras.losses.binary_crossentropy(y, probabilities)
@@ -504,15 +314,8 @@ def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
     Returns:
         The report written to ``<output>/worker-<index>.json``: task, cluster, batch sizes, steps,
         history (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` per epoch), training seconds
-        per epoch, median ms/step after the first epoch, and the RSS timeline.
+        per epoch, ms per step (:func:`utils.callbacks.ms_per_step`), and the RSS timeline.
     """
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from utils import models, shards
-    from utils.memory import MemoryMonitor
-
     cluster = json.loads(os.environ[TF_CONFIG])
     index = cluster["task"]["index"]
     is_chief = index == 0
@@ -567,9 +370,8 @@ def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
                 history[f"{prefix}loss"].append(float(loss_sum / count))
                 history[f"{prefix}accuracy"].append(float(correct / count))
             if is_chief:
-                partial = output_dir / ".model-partial.keras"
-                model.save(partial)
-                os.replace(partial, output_dir / "model.keras")
+                with atomic_write(output_dir / "model.keras") as tmp:
+                    model.save(tmp)
             monitor.mark(f"epoch {epoch + 1}")
             print(f"{say} epoch {epoch + 1}/{config.epochs}: {sum(step_seconds[-1]):.1f} s training; "
                   + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items())
@@ -580,7 +382,7 @@ def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
         "per_worker_batch_size": config.global_batch_size // num_workers, "steps_per_epoch": steps_per_epoch,
         "history": history,
         "train_seconds_per_epoch": [float(sum(seconds)) for seconds in step_seconds],
-        "ms_per_step": 1000 * float(np.median(np.concatenate(step_seconds[1:] or step_seconds))),
+        "ms_per_step": ms_per_step([sum(seconds) for seconds in step_seconds], steps_per_epoch),
         "memory": {"times": monitor.timeline.times, "rss": monitor.timeline.rss, "marks": monitor.timeline.marks},
     }
     write_json(output_dir / f"worker-{index}.json", report)
@@ -590,8 +392,6 @@ def train_worker(config: TrainConfig, output_dir: str | os.PathLike) -> dict:
 
 def serve_data_service(dispatcher_port: int, worker_port: int) -> None:
     """Run a ``tf.data`` service dispatcher and one worker on ``127.0.0.1`` until the process is stopped."""
-    import tensorflow as tf
-
     service = tf.data.experimental.service
     dispatcher = service.DispatchServer(service.DispatcherConfig(port=dispatcher_port))
     worker = service.WorkerServer(service.WorkerConfig(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from utils.memory import GB, MemoryTimeline
 
@@ -34,6 +35,7 @@ def plot_curves(history: dict[str, list[float]], metric: str, ax: Axes, title: s
             values = history[key]
             ax.plot(range(1, len(values) + 1), values, style, label=key)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(title or metric)
     ax.grid(alpha=0.3)
@@ -70,16 +72,23 @@ def plot_run(run: Run) -> Figure:
 
 
 def compare_runs(runs: Sequence[Run]) -> Figure:
-    """Runs side by side: validation accuracy per epoch, and RSS over time on a shared GB scale."""
+    """Runs side by side: validation accuracy per epoch, and memory growth over time on a shared GB scale.
+
+    Memory is each run's RSS **above its own first sample**: runs made one after another in one process
+    start from different levels (a process rarely gives memory back to the system), so their absolute RSS
+    would not compare; what each run added does.
+    """
     fig, (acc_ax, mem_ax) = plt.subplots(1, 2, figsize=(13, 4))
     for i, run in enumerate(runs):
         values = run.history.get("val_accuracy", [])
         acc_ax.plot(range(1, len(values) + 1), values, "o-", color=f"C{i}", label=run.label)
-        mem_ax.plot(run.memory.times, [r / GB for r in run.memory.rss], color=f"C{i}",
-                    label=f"{run.label} (peak {run.memory.peak / GB:.2f} GB)")
+        growth = [(r - run.memory.start) / GB for r in run.memory.rss]
+        mem_ax.plot(run.memory.times, growth, color=f"C{i}",
+                    label=f"{run.label} (+{(run.memory.peak - run.memory.start) / GB:.2f} GB at peak)")
     acc_ax.set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy")
-    mem_ax.set(xlabel="seconds since the run started", ylabel="GB", title="memory (RSS) during training")
-    mem_ax.set_ylim(bottom=0)
+    acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    mem_ax.set(xlabel="seconds since the run started", ylabel="GB above the run's start",
+               title="memory (RSS) growth during training")
     for ax in (acc_ax, mem_ax):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -14,8 +14,9 @@ order: the thing a shared generator cannot do.
   which extra workers can pay off.
 
 Both reshuffle at the end of every epoch, with an order that is a pure function
-of ``(seed, epoch)``: the same seed gives the same batches in every run, and a
-run resumed at epoch ``k`` can rebuild epoch ``k``'s order (:meth:`set_epoch`).
+of ``(seed, epoch)`` (:func:`utils.batching.epoch_order`, as the batch
+generator's): the same seed gives the same batches in every run, and a run
+resumed at epoch ``k`` can rebuild epoch ``k``'s order (:meth:`set_epoch`).
 """
 
 from __future__ import annotations
@@ -28,28 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils.batching import check_batch_arguments, steps_per_epoch, take_rows
-
-
-def csr_to_tf_sparse(x: sp.csr_matrix) -> tf.SparseTensor:
-    """Return a CSR batch as a ``tf.SparseTensor`` (float32, row-major ordered indices).
-
-    Keras turns scipy matrices into ``tf.SparseTensor`` for generators but not
-    for a PyDataset: there a scipy batch fails with ``TypeError``, so the
-    conversion belongs in ``__getitem__``.
-    """
-    if not x.has_sorted_indices:  # CSR with sorted columns gives COO in the row-major order TF requires
-        x = x.sorted_indices()
-    coo = x.tocoo()
-    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    return tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape)
-
-
-def epoch_order(num_samples: int, seed: int | None, epoch: int, shuffle: bool = True) -> np.ndarray:
-    """Return the sample order of ``epoch``: a permutation drawn from ``(seed, epoch)``, or ``0..n-1``."""
-    if not shuffle:
-        return np.arange(num_samples)
-    return np.random.default_rng([seed or 0, epoch]).permutation(num_samples)
+from utils.batching import check_batch_arguments, epoch_order, resolve_seed, steps_per_epoch, take_rows
+from utils.sparse import to_tf_sparse
 
 
 def check_picklable(dataset: object) -> None:
@@ -79,7 +60,7 @@ def check_picklable(dataset: object) -> None:
         ) from error
 
 
-class _ShuffledBatches(keras.utils.PyDataset):
+class ShuffledBatches(keras.utils.PyDataset):
     """Index bookkeeping shared by the PyDatasets here: length, epoch, seeded order."""
 
     def __init__(self, num_samples: int, batch_size: int, *, shuffle: bool, seed: int | None,
@@ -88,7 +69,7 @@ class _ShuffledBatches(keras.utils.PyDataset):
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.seed = seed
+        self.seed = resolve_seed(seed)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -115,7 +96,7 @@ class _ShuffledBatches(keras.utils.PyDataset):
         self.set_epoch(self.epoch + 1)
 
 
-class CsrBatches(_ShuffledBatches):
+class CsrBatches(ShuffledBatches):
     """Batches of rows of an in-memory matrix, one batch per index.
 
     Args:
@@ -154,11 +135,13 @@ class CsrBatches(_ShuffledBatches):
         rows = self.batch_index(index)
         x_batch = take_rows(self.x, rows, sparse=self.sparse)
         if self.sparse:
-            x_batch = csr_to_tf_sparse(x_batch)
+            # Keras turns scipy batches into tf.SparseTensor for generators, not for a PyDataset, where a
+            # scipy batch fails with TypeError: the conversion belongs here.
+            x_batch = to_tf_sparse(x_batch)
         return x_batch, self.y[rows]
 
 
-class TextBatches(_ShuffledBatches):
+class TextBatches(ShuffledBatches):
     """Batches of raw texts, vectorized when the batch is requested.
 
     Holding texts instead of vectors trades memory for CPU: every batch runs

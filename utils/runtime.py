@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import platform
 import sys
@@ -16,15 +17,35 @@ REPORTED_PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "m
 
 
 def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ INFO and WARNING lines out of cell outputs; call before importing it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Keep TensorFlow's C++ log lines below FATAL out of the output; call before TensorFlow is imported.
+
+    Level 3 also hides the error-level ``failed call to cuInit`` line that
+    TensorFlow prints on a machine without a GPU. Child processes inherit the
+    setting through the environment.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras in one call."""
+    """Seed Python, NumPy, TensorFlow and Keras in one call.
+
+    Keras is imported here, not at the top, so that this module can be imported (and
+    :func:`quiet_tensorflow` called) before TensorFlow loads.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
+
+
+def machine_summary() -> str:
+    """Return the machine in one line: system, processor, logical cores, RAM (for results files)."""
+    return (f"{platform.system()} {platform.machine()}, {psutil.cpu_count(logical=True)} logical cores, "
+            f"{psutil.virtual_memory().total / GB:.1f} GB RAM")
+
+
+def package_versions() -> dict[str, str]:
+    """Return Python's version and those of :data:`REPORTED_PACKAGES` (for results files)."""
+    return {"python": sys.version.split()[0], **{name: metadata.version(name) for name in REPORTED_PACKAGES}}
 
 
 def describe_machine() -> str:
@@ -35,5 +56,19 @@ def describe_machine() -> str:
         f"CPU cores: {psutil.cpu_count(logical=True)}, RAM: {memory.total / GB:.1f} GB total, "
         f"{memory.available / GB:.1f} GB available",
     ]
-    lines += [f"{name} {metadata.version(name)}" for name in REPORTED_PACKAGES]
+    lines += [f"{name} {version}" for name, version in package_versions().items() if name != "python"]
     return "\n".join(lines)
+
+
+def show(*objects: object) -> None:
+    """Print the whole source of each public function, class or method of the series: ``def`` line,
+    docstring and body, exactly as it stands in ``utils/`` (the one source of truth a chapter shows).
+
+    Raises:
+        ValueError: a private name (leading underscore): chapters show public code only.
+    """
+    for obj in objects:
+        name = getattr(obj, "__qualname__", repr(obj))
+        if any(part.startswith("_") and not part.endswith("__") for part in name.split(".")):
+            raise ValueError(f"{name} is private: show public functions and classes only")
+        print(inspect.getsource(obj))

@@ -16,9 +16,7 @@ its own longest sequence:
   documents of similar length into the same batch, so that little padding is
   left; :func:`padding_cost` counts the padded positions of each strategy.
 
-:func:`build_sepcnn` is the guide's model: an Embedding of 200 dimensions,
-blocks of two separable 1-D convolutions and max pooling, two more
-convolutions, global average pooling, dropout and the output layer.
+The guide's sepCNN itself is :func:`utils.models.build_sepcnn`.
 """
 
 from __future__ import annotations
@@ -29,8 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from utils import disk_datasets, streaming
-from utils.models import output_layer
+from utils import streaming, tfdata
+from utils.batching import steps_per_epoch
 
 #: The guide's settings for sequence models.
 TOP_K_TOKENS = 20_000
@@ -98,7 +96,7 @@ def length_bucketed_batches(stream: streaming.DocumentStream, vectorizer: keras.
         prefetch: batches prepared ahead of the model.
     """
     window = batch_size * window_batches
-    dataset = disk_datasets.text_dataset(stream, chunk_size)
+    dataset = tfdata.text_dataset(stream, chunk_size)
     if shuffle_buffer > 0:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
@@ -116,7 +114,7 @@ def length_bucketed_batches(stream: streaming.DocumentStream, vectorizer: keras.
     if window_batches > 1:
         dataset = dataset.shuffle(2 * window_batches, seed=seed, reshuffle_each_iteration=True)
     full, rest = divmod(num_documents, window)
-    num_batches = full * window_batches + -(-rest // batch_size)
+    num_batches = full * window_batches + (steps_per_epoch(rest, batch_size) if rest else 0)
     return dataset.apply(tf.data.experimental.assert_cardinality(num_batches)).prefetch(prefetch)
 
 
@@ -149,74 +147,3 @@ def padding_cost(lengths: Iterable[int], batch_size: int, max_length: int = MAX_
     bucketed = sum(padded(np.sort(kept[start:start + window])) for start in range(0, len(kept), window))
     return {"tokens": int(kept.sum()), "whole_corpus": len(kept) * max_length, "per_batch": padded(kept),
             "length_bucketed": int(bucketed)}
-
-
-def depthwise_initializer(kernel_size: int) -> keras.initializers.Initializer:
-    """Return a uniform initializer that keeps the variance of a depthwise convolution's output.
-
-    A depthwise kernel mixes ``kernel_size`` values of one channel, so its
-    fan-in is ``kernel_size``; drawing weights from
-    ``U(-sqrt(3 / kernel_size), sqrt(3 / kernel_size))`` (variance
-    ``1 / kernel_size``) keeps the output's variance equal to the input's.
-    (Keras computes the fan-in of a depthwise kernel as ``kernel_size *
-    channels``, which makes its default initializer hundreds of times too small here.)
-    """
-    limit = float(np.sqrt(3.0 / kernel_size))
-    return keras.initializers.RandomUniform(-limit, limit)
-
-
-def build_sepcnn(num_tokens: int, num_classes: int, *, blocks: int = 2, filters: int = 64, kernel_size: int = 3,
-                 embedding_dim: int = 200, dropout_rate: float = 0.2, pool_size: int = 3,
-                 learning_rate: float = 1e-3, guide_initializers: bool = False) -> keras.Model:
-    """Return the guide's separable CNN, compiled; it accepts sequences of any length.
-
-    Embedding(``num_tokens``, ``embedding_dim``); ``blocks - 1`` blocks of
-    Dropout, two SeparableConv1D(``filters``) and MaxPooling1D(``pool_size``);
-    two SeparableConv1D(``2 * filters``); GlobalAveragePooling1D; Dropout; the
-    output layer (one sigmoid unit for two classes, softmax otherwise). Adam.
-
-    The guide initialized the depthwise kernels (and biases) with
-    ``"random_uniform"``, ``U(-0.05, 0.05)``: each of the four convolutions
-    then shrinks the differences between inputs many times over, the output
-    is almost the same for every text, and training stays at chance level
-    (chapter 06 measures it). By default the depthwise kernels use
-    :func:`depthwise_initializer` instead; ``guide_initializers=True`` builds
-    the guide's version.
-
-    Args:
-        num_tokens: vocabulary size of the vectorizer (padding and OOV included).
-        num_classes: number of classes, >= 2.
-        blocks: number of convolution blocks, >= 1.
-        filters: filters of the first blocks' convolutions.
-        kernel_size: convolution window.
-        embedding_dim: size of the token embeddings.
-        dropout_rate: dropout rate.
-        pool_size: max-pooling window.
-        learning_rate: Adam's learning rate.
-        guide_initializers: initialize the depthwise kernels as the guide did.
-    """
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if blocks < 1:
-        raise ValueError(f"blocks must be >= 1, got {blocks}")
-
-    def separable(units: int) -> keras.layers.Layer:
-        return keras.layers.SeparableConv1D(
-            units, kernel_size, activation="relu", padding="same", bias_initializer="random_uniform",
-            depthwise_initializer="random_uniform" if guide_initializers else depthwise_initializer(kernel_size))
-
-    inputs = keras.Input(shape=(None,), dtype="int64", name="tokens")
-    x = keras.layers.Embedding(num_tokens, embedding_dim)(inputs)
-    for _ in range(blocks - 1):
-        x = keras.layers.Dropout(dropout_rate)(x)
-        x = separable(filters)(x)
-        x = separable(filters)(x)
-        x = keras.layers.MaxPooling1D(pool_size)(x)
-    x = separable(filters * 2)(x)
-    x = separable(filters * 2)(x)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    x = keras.layers.Dropout(dropout_rate)(x)
-    outputs, loss = output_layer(x, num_classes)
-    model = keras.Model(inputs, outputs, name="sepcnn")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=["accuracy"])
-    return model

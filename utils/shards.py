@@ -12,8 +12,11 @@ vectors of :class:`utils.vectorize.NgramVectorizer`) and their labels as
 ``label`` (int64). Row ``i`` goes to shard ``i % num_shards``, so every shard
 is a uniform sample of the rows even when they are sorted by label. The
 manifest ``<name>.json`` records the feature width, the files and their row
-counts; it is written last, and every file is written under a temporary name
-and renamed when complete, so a failed write leaves nothing behind.
+counts. A new set of shards gets file names of its own (a random *generation*
+token), and the manifest, which readers go by, is replaced in one atomic
+rename only once every shard is complete; the previous set's files are
+deleted after that. A write that fails or is killed at any moment leaves the
+previous shards and manifest readable, never a mix of old and new rows.
 
 :func:`make_dataset` reads shards back as a batched ``tf.data.Dataset`` of
 ``(x, y)``: it interleaves the files, shuffles, batches the serialized
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +37,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
+
+from utils.processes import atomic_write, write_json
+from utils.sparse import sorted_csr
 
 #: Version of the record layout, stored in every manifest.
 FORMAT_VERSION = 1
@@ -77,9 +84,10 @@ def write_shards(x: sp.spmatrix, y: np.ndarray, directory: str | os.PathLike, na
                  num_shards: int) -> ShardManifest:
     """Write rows of ``x`` with labels ``y`` as ``num_shards`` TFRecord files plus a manifest.
 
-    Files are ``<directory>/<name>-<k>-of-<num_shards>.tfrecord`` and the
-    manifest ``<directory>/<name>.json``. Existing files of the same names are
-    replaced.
+    Files are ``<directory>/<name>-<generation>-<k>-of-<num_shards>.tfrecord``
+    and the manifest ``<directory>/<name>.json``. Shards written before under
+    the same ``name`` are replaced: the new manifest takes effect in one
+    rename, then the old shard files are deleted.
 
     Args:
         x: samples, a scipy sparse matrix (read as float32 CSR with sorted indices), one row per sample.
@@ -109,31 +117,35 @@ def write_shards(x: sp.spmatrix, y: np.ndarray, directory: str | os.PathLike, na
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be integers, got dtype {y.dtype}")
-    x = sp.csr_matrix(x, dtype=np.float32, copy=True)
-    x.sort_indices()
+    x = sorted_csr(x)
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    files = tuple(f"{name}-{k:05d}-of-{num_shards:05d}.tfrecord" for k in range(num_shards))
-    temporary = [directory / f".{file}.tmp" for file in files]
+    manifest_path = directory / f"{name}.json"
+    previous = json.loads(manifest_path.read_text())["files"] if manifest_path.is_file() else []
+    generation = uuid.uuid4().hex[:8]
+    files = tuple(f"{name}-{generation}-{k:05d}-of-{num_shards:05d}.tfrecord" for k in range(num_shards))
+    written: list[Path] = []
     try:
-        for k, tmp in enumerate(temporary):
-            with tf.io.TFRecordWriter(str(tmp)) as writer:
-                for row in range(k, num_rows, num_shards):
-                    start, end = x.indptr[row], x.indptr[row + 1]
-                    writer.write(_example(x.indices[start:end], x.data[start:end], int(y[row])))
+        for k, file in enumerate(files):
+            with atomic_write(directory / file) as tmp:
+                with tf.io.TFRecordWriter(str(tmp)) as writer:
+                    for row in range(k, num_rows, num_shards):
+                        start, end = x.indptr[row], x.indptr[row + 1]
+                        writer.write(_example(x.indices[start:end], x.data[start:end], int(y[row])))
+            written.append(directory / file)
         manifest = ShardManifest(
             name=name, num_features=int(x.shape[1]), num_rows=int(num_rows), files=files,
             rows_per_file=tuple(len(range(k, num_rows, num_shards)) for k in range(num_shards)),
         )
-        manifest_tmp = directory / f".{name}.json.tmp"
-        manifest_tmp.write_text(json.dumps(asdict(manifest), indent=1))
-        for tmp, file in zip(temporary, files, strict=True):
-            os.replace(tmp, directory / file)
-        os.replace(manifest_tmp, directory / f"{name}.json")
-    finally:
-        for tmp in [*temporary, directory / f".{name}.json.tmp"]:
-            tmp.unlink(missing_ok=True)
+        write_json(manifest_path, asdict(manifest))
+    except BaseException:
+        for path in written:  # this generation's shards: no manifest names them
+            path.unlink(missing_ok=True)
+        raise
+    for file in previous:
+        if file not in files:
+            (directory / file).unlink(missing_ok=True)
     return manifest
 
 

@@ -8,7 +8,7 @@ chunks of ``(texts, labels)``, one chunk at a time, every time it is iterated.
 * :class:`DocumentFiles` reads documents stored one per file (IMDB's
   ``aclImdb/`` layout). Only the list of file names and labels is in memory.
 * :class:`ZhangCsvRows` reads a CSV file of Zhang, Zhao & LeCun (AG News,
-  DBPedia, Yelp, Amazon) row by row with :func:`utils.csv_reader.iter_zhang_csv`,
+  DBPedia, Yelp, Amazon) row by row with :func:`utils.readers.iter_zhang_csv`,
   optionally keeping only the training or the validation part of it.
 
 :func:`open_streams` returns the train / validation / test streams of a
@@ -19,8 +19,8 @@ to validation with probability ``validation_fraction``, decided by a seeded
 random number per row: the same rows on every pass, whatever the chunk size.
 
 Bad input gets an error naming the file (and the line, for a CSV file): a
-document that is not valid UTF-8 raises :class:`utils.datasets.DatasetError`,
-a malformed CSV row :class:`utils.csv_reader.CSVFormatError`.
+document that is not valid UTF-8 raises :class:`utils.readers.DatasetError`,
+a malformed CSV row :class:`utils.readers.CSVFormatError`.
 """
 
 from __future__ import annotations
@@ -33,26 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from utils import datasets
-from utils.csv_reader import iter_zhang_csv
+from utils.readers import DatasetError, aclimdb_files, iter_zhang_csv, read_document
 
 Chunk = tuple[list[str], np.ndarray]
 
 #: Default number of documents per chunk.
 CHUNK_SIZE = 1000
-
-
-def read_document(path: str | os.PathLike) -> str:
-    """Return the text of one document file, decoded as strict UTF-8.
-
-    Raises:
-        DatasetError: the file is not valid UTF-8; the message names the file and the byte offset.
-    """
-    raw = Path(path).read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise datasets.DatasetError(
-            f"{path}: bytes {raw[exc.start:exc.end]!r} at byte {exc.start} are not valid UTF-8") from None
 
 
 def _check_chunk_size(chunk_size: int) -> None:
@@ -216,21 +202,6 @@ class Streams:
         return len(self.class_names)
 
 
-def aclimdb_files(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
-    """List ``folder/split/{neg,pos}/*.txt`` in the order :func:`utils.datasets.read_aclimdb_split` reads them.
-
-    Returns:
-        ``(paths, labels)``: file paths as strings, labels 0 = neg, 1 = pos.
-    """
-    paths: list[str] = []
-    labels: list[int] = []
-    for label, sub in enumerate(("neg", "pos")):
-        names = sorted((folder / split / sub).glob("*.txt"))
-        paths.extend(str(path) for path in names)
-        labels.extend([label] * len(names))
-    return paths, np.asarray(labels, dtype=np.int64)
-
-
 def open_streams(name: str, data_dir: str | os.PathLike | None = None, *, validation_fraction: float = 0.2,
                  seed: int = datasets.SPLIT_SEED) -> Streams:
     """Fetch dataset ``name`` if needed and return its splits as document streams; nothing is read yet.
@@ -283,7 +254,7 @@ def find_split_csv(name: str, split: str, data_dir: str | os.PathLike | None = N
     for path in (folder / f"{split}.csv", lone):
         if path.is_file():
             return path
-    raise datasets.DatasetError(f"no {split}.csv of {name} in {folder} or {lone}; "
+    raise DatasetError(f"no {split}.csv of {name} in {folder} or {lone}; "
                                 f"run utils.datasets.fetch({name!r}) to download the dataset")
 
 

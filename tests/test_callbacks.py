@@ -1,4 +1,4 @@
-"""Tests of utils.training: exact validation from generators (GeneratorValidation) and StepTimer.
+"""Tests of utils.callbacks: exact validation from generators (GeneratorValidation) and StepTimer.
 
 The problem is synthetic: dense Gaussian features, a linear rule for the labels, and a validation set of
 70 rows, which batches of 32 do not divide.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from utils.batching import batch_generator, steps_per_epoch
+from utils.callbacks import GeneratorValidation, StepTimer, ms_per_step
 from utils.models import build_mlp
-from utils.training import GeneratorValidation, StepTimer
 
 pytestmark = pytest.mark.filterwarnings("ignore:`shuffle=True` was passed:UserWarning")
 
@@ -90,7 +90,7 @@ def test_early_stopping_after_generator_validation_monitors_val_loss() -> None:
     assert stopper.best == pytest.approx(history.history["val_loss"][0])
 
 
-def test_step_timer_records_every_step_of_every_epoch() -> None:
+def test_step_timer_counts_steps_and_times_training_of_every_epoch() -> None:
     keras.utils.set_random_seed(0)
     x_train, y_train = synthetic(150, seed=1)  # 5 steps of 32, the last partial
     steps = steps_per_epoch(150, BATCH)
@@ -99,21 +99,30 @@ def test_step_timer_records_every_step_of_every_epoch() -> None:
     model.fit(batch_generator(x_train, y_train, BATCH), steps_per_epoch=steps, epochs=3, verbose=0,
               callbacks=[timer])
     assert steps == 5
-    assert [len(epoch) for epoch in timer.step_seconds] == [steps] * 3
-    assert all(s > 0 for epoch in timer.step_seconds for s in epoch)
-    assert len(timer.epoch_seconds) == 3
-    for epoch_total, epoch_steps in zip(timer.epoch_seconds, timer.step_seconds, strict=True):
-        assert epoch_total >= sum(epoch_steps)
-    ms = timer.ms_per_step()
-    assert ms > 0
-    assert ms == pytest.approx(1000 * float(np.median(np.concatenate(timer.step_seconds[1:]))))
+    assert timer.steps == [steps] * 3
+    assert len(timer.epoch_seconds) == len(timer.train_seconds) == 3
+    for whole, training in zip(timer.epoch_seconds, timer.train_seconds, strict=True):
+        assert 0 < training <= whole
+    per_epoch = timer.ms_per_step_each_epoch()
+    assert timer.ms_per_step() == pytest.approx(float(np.median(per_epoch[1:])))
+    assert per_epoch[1] == pytest.approx(1000 * timer.train_seconds[1] / steps)
 
 
-def test_ms_per_step_skips_first_epoch_and_falls_back() -> None:
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_step_timer_counts_every_step_with_steps_per_execution(steps_per_execution: int) -> None:
+    """Keras calls back once per execution of 4 steps, naming the last: 10 steps are 3 calls, still 10 steps."""
+    x_train, y_train = synthetic(320, seed=2)
     timer = StepTimer()
-    timer.step_seconds = [[5.0, 5.0, 5.0], [0.002, 0.004, 0.003], [0.001, 0.005]]
-    assert timer.ms_per_step() == pytest.approx(3.0)  # warm-up epoch left out
-    assert timer.ms_per_step(skip_epochs=0) == pytest.approx(4.5)  # median of all 8 steps: (4 + 5) / 2 ms
-    assert timer.ms_per_step(skip_epochs=2) == pytest.approx(3.0)
-    timer.step_seconds = [[0.010, 0.020, 0.030]]
-    assert timer.ms_per_step() == pytest.approx(20.0)  # only one epoch: all of it
+    model = build_mlp(FEATURES, 2, units=8, steps_per_execution=steps_per_execution)
+    model.fit(x_train, y_train, batch_size=BATCH, epochs=2, verbose=0, callbacks=[timer])
+    assert timer.steps == [10, 10]
+
+
+def test_ms_per_step_is_the_median_epoch_after_warm_up_and_falls_back() -> None:
+    assert ms_per_step([5.0, 0.2, 0.4, 0.3], 100) == pytest.approx(3.0)  # 2, 4, 3 ms: warm-up epoch left out
+    assert ms_per_step([5.0, 0.2, 0.4], [100, 100, 50], warmup_epochs=0) == pytest.approx(8.0)  # 50, 2, 8 ms
+    assert ms_per_step([0.02], 10) == pytest.approx(2.0)  # only one epoch: all of it
+    with pytest.raises(ValueError, match="one positive step count per epoch"):
+        ms_per_step([1.0, 2.0], [10])
+    with pytest.raises(ValueError, match="no epochs"):
+        ms_per_step([], 10)

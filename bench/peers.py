@@ -1,5 +1,9 @@
 """The tools a practitioner would pick instead of our pipelines, measured the same way (chapter 07).
 
+TensorFlow, scikit-learn's estimators and fastText are imported inside the
+peer that uses them: each peer runs in a fresh process whose peak RSS is
+reported, and a peer that does not use TensorFlow must not pay for loading it.
+
 Each peer trains on the same documents and is scored on the same test set, and
 returns a :class:`PeerResult`: test accuracy, training time, peak RSS and an
 accuracy-over-time *trace* (test accuracy after each pass or epoch, against the
@@ -22,26 +26,30 @@ from it.
   MLP, ``tf.data`` gathering CSR rows, ``steps_per_execution=16``).
 
 :func:`run_isolated` runs one peer, data loading included, in a fresh process
-so that its peak RSS is its own.
+(:func:`utils.processes.run_fresh`) so that its peak RSS is its own.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import importlib.util
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
 
-from utils import streaming
+from utils import readers, streaming
 from utils.memory import MB, MemoryMonitor
+from utils.processes import run_fresh
+from utils.runtime import quiet_tensorflow
+from utils.vectorize import NgramVectorizer, vectorize_texts
 
 #: Test accuracy whose time to reach is reported.
 TARGET_ACCURACY = 0.88
@@ -80,16 +88,16 @@ def time_to_reach(trace: Sequence[tuple[float, float]], target: float = TARGET_A
     return None
 
 
-def _hashing_vectorizer(n_features: int):
+def _hashing_vectorizer(hash_size: int):
     """The out-of-core recipe's features: hashed word 1-2 grams, l2-normalised counts."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    return HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False,
+    return HashingVectorizer(n_features=hash_size, ngram_range=(1, 2), alternate_sign=False,
                              decode_error="replace", dtype=np.float32)
 
 
 def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStream, *, passes: int = 3,
-                    chunk_size: int = 1000, n_features: int = 2**20, alpha: float = 1e-5, average: bool = True,
+                    chunk_size: int = 1000, hash_size: int = 2**20, alpha: float = 1e-5, average: bool = True,
                     seed: int = 0) -> PeerResult:
     """Train a linear SVM with ``SGDClassifier.partial_fit`` on hashed n-grams streamed from disk.
 
@@ -97,7 +105,7 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
         train, test: document streams (e.g. :class:`utils.streaming.DocumentFiles`).
         passes: passes over the training stream; a :class:`DocumentFiles` stream is reshuffled every pass.
         chunk_size: documents hashed and fitted at a time.
-        n_features: hashed columns.
+        hash_size: hashed columns.
         alpha: the L2 penalty of ``SGDClassifier``.
         average: averaged SGD (the mean of the weights over all updates), which keeps the
             result from jumping with the last chunks' updates.
@@ -110,7 +118,7 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
 
     if passes < 1:
         raise ValueError(f"passes must be >= 1, got {passes}")
-    hasher = _hashing_vectorizer(n_features)
+    hasher = _hashing_vectorizer(hash_size)
     classifier = SGDClassifier(loss="hinge", alpha=alpha, average=average, random_state=seed)
     classes = np.arange(train.num_classes)
     trace, spent = [], 0.0
@@ -123,7 +131,7 @@ def sgd_out_of_core(train: streaming.DocumentStream, test: streaming.DocumentStr
         trace.append((spent, _streamed_accuracy(lambda texts: classifier.predict(hasher.transform(texts)), test,
                                                 chunk_size)))
     return PeerResult("sklearn HashingVectorizer + SGD (out of core)", trace[-1][1], spent, trace,
-                      details={"passes": passes, "n_features": n_features, "alpha": alpha, "average": average,
+                      details={"passes": passes, "hash_size": hash_size, "alpha": alpha, "average": average,
                                "loss": "hinge"})
 
 
@@ -158,8 +166,6 @@ def logistic_regression(train_texts: Sequence[str], y_train: np.ndarray, test_te
         A :class:`PeerResult` with a one-point trace: the whole time, vectorizing and choosing ``C`` included.
     """
     from sklearn.linear_model import LogisticRegression
-
-    from utils.vectorize import NgramVectorizer
 
     if not c_values:
         raise ValueError("c_values must not be empty")
@@ -262,13 +268,11 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
     import keras
 
     from utils.models import build_mlp
-    from utils.pipelines import gathered_dataset
     from utils.runtime import set_seed
+    from utils.tfdata import gathered_dataset
 
     set_seed(seed)
-    model = build_mlp(x_train.shape[1], 2, sparse_input=True)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="binary_crossentropy",
-                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    model = build_mlp(x_train.shape[1], 2, sparse_input=True, steps_per_execution=steps_per_execution)
     dataset = gathered_dataset(x_train, y_train.astype(np.float32), batch_size, seed=seed)
     trace: list[tuple[float, float]] = []
 
@@ -291,6 +295,18 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
 
 
 PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "mlp")
+
+
+def missing_package(name: str) -> str | None:
+    """Return why peer ``name`` cannot run here (its package is not installed), or ``None`` if it can.
+
+    fastText's prebuilt wheel (``fasttext-wheel`` 0.9.2) exists for Python 3.11 and 3.12 only, so the
+    requirements install it there and the fastText peer is skipped on Python 3.13.
+    """
+    if name == "fasttext" and importlib.util.find_spec("fasttext") is None:
+        return (f"the fasttext package is not installed (fasttext-wheel 0.9.2 has wheels for Python 3.11 and "
+                f"3.12, this is {sys.version.split()[0]})")
+    return None
 
 
 def imdb_streams(seed: int = 0) -> tuple[streaming.DocumentFiles, streaming.DocumentFiles]:
@@ -317,41 +333,29 @@ def run_peer(name: str, seed: int = 0, limit: int | None = None, **options: Any)
         return sgd_out_of_core(train, test, seed=seed, **options)
     if name == "fasttext":
         return fasttext_supervised(train, test, seed=seed, **options)
-    train_texts = [streaming.read_document(p) for p in train.paths]
-    test_texts = [streaming.read_document(p) for p in test.paths]
+    train_texts = [readers.read_document(p) for p in train.paths]
+    test_texts = [readers.read_document(p) for p in test.paths]
     if name == "logistic_regression":
         return logistic_regression(train_texts, train.labels, test_texts, test.labels, seed=seed, **options)
-    from utils.vectorize import NgramVectorizer
-
-    start = time.perf_counter()
-    vectorizer = NgramVectorizer()
-    x_train = vectorizer.fit_transform(train_texts, train.labels)
-    x_test = vectorizer.transform(test_texts)
-    feature_seconds = time.perf_counter() - start
+    _, x_train, (x_test,), feature_seconds = vectorize_texts(train_texts, train.labels, test_texts)
     return mlp_gathered(x_train, train.labels, x_test, test.labels, feature_seconds=feature_seconds, seed=seed,
                         **options)
 
 
-def _run_measured(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Run one peer under a :class:`MemoryMonitor`; return its result as a dict."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def run_measured(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Run one peer under a :class:`MemoryMonitor` (in a fresh process); return its result as a dict."""
+    quiet_tensorflow()
     with MemoryMonitor(interval=0.02) as monitor:
         result = run_peer(name, **options)
     result.peak_rss_mb = round(monitor.peak / MB, 1)
-    timeline = monitor.timeline
-    keep = sorted(set(np.linspace(0, len(timeline.rss) - 1, min(MEMORY_POINTS, len(timeline.rss))).astype(int).tolist())
-                  | {int(np.argmax(timeline.rss))})
-    result.memory = [(round(timeline.times[i], 2), round(timeline.rss[i] / MB, 1)) for i in keep]
+    timeline = monitor.timeline.thinned(MEMORY_POINTS)
+    result.memory = [(round(t, 2), round(rss / MB, 1)) for t, rss in zip(timeline.times, timeline.rss, strict=True)]
     return asdict(result)
 
 
 def run_isolated(name: str, **options: Any) -> PeerResult:
-    """Run :func:`run_peer` in a fresh process (``spawn``), so that the peak RSS is this peer's alone."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
-        fields = pool.submit(_run_measured, name, options).result()
+    """Run :func:`run_peer` in a fresh process, so that the peak RSS is this peer's alone."""
+    fields = run_fresh(run_measured, name, options)
     for key in ("trace", "memory"):
         fields[key] = [tuple(point) for point in fields[key]]
     return PeerResult(**fields)
@@ -359,8 +363,6 @@ def run_isolated(name: str, **options: Any) -> PeerResult:
 
 def plot_peers(results: Sequence[PeerResult], target: float = TARGET_ACCURACY):
     """Return a figure: test accuracy against time (one marker per pass / epoch), RSS over time, peak RSS bars."""
-    import matplotlib.pyplot as plt
-
     fig, (acc_ax, mem_ax, bar_ax) = plt.subplots(1, 3, figsize=(16, 4.2))
     for i, result in enumerate(results):
         seconds, accuracy = zip(*result.trace, strict=True)

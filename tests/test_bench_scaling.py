@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from utils import datasets, scaling
+from bench import scaling
+from utils import REPO_ROOT, datasets
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench" / "scaling.py"
+BENCH = REPO_ROOT / "bench" / "scaling.py"
 
 
 def synthetic_sweep() -> list[dict]:
@@ -90,7 +89,7 @@ def test_bench_scaling_rejects_bad_arguments_by_name() -> None:
 @pytest.mark.skipif(not (datasets.data_home() / "imdb" / "aclImdb" / "train" / "pos").is_dir(),
                     reason="IMDB is not in data/imdb (CI puts it there)")
 def test_document_pool_holds_out_test_reviews_it_never_trains_on() -> None:
-    sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(REPO_ROOT))
     from bench import scaling as bench_scaling
 
     paths, labels, held_paths, held_labels = bench_scaling.document_pool(seed=42)

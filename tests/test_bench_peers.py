@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils import peers, streaming
+from bench import peers
+from utils import streaming
 
 
 def synthetic_corpus(folder: Path, size: int, seed: int) -> streaming.DocumentFiles:
@@ -51,7 +52,7 @@ def test_write_fasttext_file_writes_one_labelled_line_per_document(tmp_path: Pat
 def test_sgd_out_of_core_learns_and_traces_every_pass(tmp_path: Path) -> None:
     train = synthetic_corpus(tmp_path / "train", 300, seed=1)
     test = synthetic_corpus(tmp_path / "test", 100, seed=2)
-    result = peers.sgd_out_of_core(train, test, passes=2, chunk_size=64, n_features=2**12)
+    result = peers.sgd_out_of_core(train, test, passes=2, chunk_size=64, hash_size=2**12)
     assert len(result.trace) == 2 and result.trace[0][0] < result.trace[1][0] == result.seconds
     assert result.test_accuracy == result.trace[-1][1] > 0.95
     with pytest.raises(ValueError, match="passes"):

@@ -1,4 +1,4 @@
-"""Tests of utils.csv_reader, the reader of Zhang, Zhao & LeCun's CSV format.
+"""Tests of utils.readers, the reader of Zhang, Zhao & LeCun's CSV format.
 
 The format tests read the committed excerpt of AG News (data/samples/ag_news_test_head.csv, the first 300
 rows of the real test split); the error tests write small synthetic files to tmp_path.
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils.csv_reader import CSVFormatError, iter_zhang_csv, read_zhang_csv
+from utils.readers import CSVFormatError, iter_zhang_csv, read_zhang_csv
 
 FIRST_TEXT = (
     "Fears for T N pension after talks\n"
@@ -120,7 +120,7 @@ def test_non_utf8_bytes_error_names_file_line_and_column(tmp_path: Path) -> None
     assert "latin.csv" in str(info.value)
     assert "line 2" in str(info.value)
     assert "UTF-8" in str(info.value)
-    assert "column 10" in str(info.value) and r"b'\xff'" in str(info.value)  # the first bad byte, 1-based
+    assert "at byte 9" in str(info.value) and r"b'\xff'" in str(info.value)  # the first bad byte's offset
 
 
 def test_empty_file_error_names_file(tmp_path: Path) -> None:

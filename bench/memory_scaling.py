@@ -2,8 +2,8 @@
 
 Each measurement runs one pipeline on the first ``n`` training documents, from
 the files on disk to one epoch of training batches, in a **fresh Python
-process** (``multiprocessing`` with the ``"spawn"`` start method), so that
-what one run allocated cannot raise the next one's peak. Inside that process,
+process** (:func:`utils.processes.run_fresh`), so that what one run allocated
+cannot raise the next one's peak. Inside that process,
 :class:`utils.memory.MemoryMonitor` samples RSS while the pipeline runs.
 
 * :func:`streaming_pipeline` is chapter 05's: stream the documents in chunks,
@@ -22,17 +22,17 @@ TensorFlow's runtime add the same amount to both, whatever the corpus size
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from utils import batching, hashed_pipeline, streaming
-from utils.hashed_tfidf import HashedTfidf
+from utils import batching, streaming
+from utils.hashed_tfidf import HashedTfidf, select_features, tokenize_to_caches
 from utils.memory import MemoryMonitor
+from utils.processes import run_fresh
 from utils.vectorize import NgramVectorizer
 
 APPROACHES = ("streaming", "in_memory")
@@ -46,9 +46,9 @@ def streaming_pipeline(stream: streaming.DocumentStream, workdir: Path, *, chunk
     rows loaded at once; the number of buckets grows with the corpus instead.
     """
     features = HashedTfidf(stream.num_classes)
-    cache = hashed_pipeline.tokenize_to_caches(features, {"train": stream}, workdir, rows_per_bucket=rows_per_bucket,
-                                               chunk_size=chunk_size, seed=seed)["train"]
-    hashed_pipeline.select_features(features, cache)
+    cache = tokenize_to_caches(features, {"train": stream}, workdir, rows_per_bucket=rows_per_bucket,
+                               chunk_size=chunk_size, seed=seed)["train"]
+    select_features(features, cache)
     epoch = cache.batches(batch_size, transform=features.transform_counts, rng=np.random.default_rng(seed))
     return sum(1 for _ in epoch)
 
@@ -67,8 +67,10 @@ def in_memory_pipeline(stream: streaming.DocumentStream, *, batch_size: int = 12
     return sum(1 for _ in itertools.islice(generator, steps))
 
 
-def _measure_here(approach: str, stream: streaming.DocumentStream, interval: float) -> dict[str, float]:
-    """Run one pipeline in this process; return its peak RSS, the RSS it started from, and its time."""
+def measure_here(approach: str, stream: streaming.DocumentStream, interval: float = 0.02) -> dict[str, float]:
+    """Run one pipeline in this process; return its peak RSS, the RSS it started from, its time and batches."""
+    if approach not in APPROACHES:
+        raise ValueError(f"approach must be one of {APPROACHES}, got {approach!r}")
     with tempfile.TemporaryDirectory(prefix="memory-scaling-") as workdir, MemoryMonitor(interval) as monitor:
         start = time.perf_counter()
         if approach == "streaming":
@@ -82,7 +84,7 @@ def _measure_here(approach: str, stream: streaming.DocumentStream, interval: flo
 
 def measure(points: list[tuple[str, streaming.DocumentStream]], interval: float = 0.02,
             workers: int = 1) -> list[dict[str, float]]:
-    """Run each ``(approach, stream)`` pipeline in a fresh process of its own; return what each measured.
+    """Run each ``(approach, stream)`` pipeline in a fresh process of its own.
 
     Args:
         points: pairs of ``"streaming"`` or ``"in_memory"`` and the documents
@@ -99,7 +101,5 @@ def measure(points: list[tuple[str, streaming.DocumentStream]], interval: float 
     for approach, _ in points:
         if approach not in APPROACHES:
             raise ValueError(f"approach must be one of {APPROACHES}, got {approach!r}")
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_measure_here, approach, stream, interval) for approach, stream in points]
-        return [future.result() for future in futures]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda point: run_fresh(measure_here, *point, interval), points))

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils import pipelines
+from utils import tfdata
 from utils.batching import batch_generator
 
 
@@ -27,7 +27,7 @@ def dense(batch: tf.SparseTensor | tf.Tensor) -> np.ndarray:
     return tf.sparse.to_dense(batch).numpy() if isinstance(batch, tf.SparseTensor) else batch.numpy()
 
 
-EPOCH_PIPELINES = [pipelines.gathered_dataset, pipelines.sparse_slices_dataset]
+EPOCH_PIPELINES = [tfdata.gathered_dataset, tfdata.sparse_slices_dataset]
 
 
 @pytest.mark.parametrize("make", EPOCH_PIPELINES)
@@ -52,27 +52,27 @@ def test_reshuffles_every_epoch_and_keeps_order_without_shuffle(make) -> None:
 
 
 def test_gathered_dataset_keeps_the_feature_width_static() -> None:
-    dataset = pipelines.gathered_dataset(make_sparse(10, features=7), np.arange(10), batch_size=4)
+    dataset = tfdata.gathered_dataset(make_sparse(10, features=7), np.arange(10), batch_size=4)
     assert dataset.element_spec[0].shape.as_list() == [None, 7]
 
 
 def test_gathered_dataset_densify_gives_dense_rows() -> None:
     x = make_sparse(6)
-    x_batch, rows = next(iter(pipelines.gathered_dataset(x, np.arange(6), 6, shuffle=False, densify=True)))
+    x_batch, rows = next(iter(tfdata.gathered_dataset(x, np.arange(6), 6, shuffle=False, densify=True)))
     assert isinstance(x_batch, tf.Tensor) and x_batch.dtype == tf.float32
     np.testing.assert_array_equal(x_batch.numpy(), x.toarray())
 
 
 def test_gathered_dataset_orders_indices_of_unsorted_csr() -> None:
     x = sp.csr_matrix((np.array([1.0, 2.0], dtype=np.float32), np.array([3, 0]), np.array([0, 2])), shape=(1, 4))
-    x_batch, _ = next(iter(pipelines.gathered_dataset(x, np.arange(1), 1, shuffle=False)))
+    x_batch, _ = next(iter(tfdata.gathered_dataset(x, np.arange(1), 1, shuffle=False)))
     assert x_batch.indices.numpy().tolist() == [[0, 0], [0, 3]]
     assert not x.has_sorted_indices  # the caller's matrix is left as it was
 
 
 def test_from_generator_dataset_yields_the_generators_batches() -> None:
     x = make_sparse(11)
-    dataset = pipelines.from_generator_dataset(x, np.arange(11), batch_size=4, seed=5)
+    dataset = tfdata.from_generator_dataset(x, np.arange(11), batch_size=4, seed=5)
     assert dataset.element_spec[0].shape.as_list() == [None, 9]
     expected = itertools.islice(batch_generator(x, np.arange(11), 4, seed=5, sparse=True), 6)
     for (x_batch, rows), (x_expected, rows_expected) in zip(dataset.take(6), expected, strict=True):
@@ -80,7 +80,7 @@ def test_from_generator_dataset_yields_the_generators_batches() -> None:
         np.testing.assert_array_equal(dense(x_batch), x_expected.toarray())
 
 
-@pytest.mark.parametrize("make", [*EPOCH_PIPELINES, pipelines.from_generator_dataset])
+@pytest.mark.parametrize("make", [*EPOCH_PIPELINES, tfdata.from_generator_dataset])
 def test_pipelines_reject_bad_arguments(make) -> None:
     with pytest.raises(ValueError, match="length mismatch"):
         make(make_sparse(4), np.arange(3), 2)
@@ -90,7 +90,7 @@ def test_pipelines_reject_bad_arguments(make) -> None:
 
 def test_constant_batch_dataset_repeats_one_batch() -> None:
     batch = tf.constant(np.ones((2, 3), dtype=np.float32))
-    elements = list(pipelines.constant_batch_dataset(batch, np.array([0.0, 1.0])).take(3))
+    elements = list(tfdata.constant_batch_dataset(batch, np.array([0.0, 1.0])).take(3))
     assert len(elements) == 3
     for x_batch, y_batch in elements:
         np.testing.assert_array_equal(x_batch.numpy(), batch.numpy())

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from utils import memory_scaling, streaming
+from bench import memory_scaling
+from utils import streaming
 
 
 def test_pipelines_yield_one_epoch(ag_news_sample: Path, tmp_path: Path) -> None:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from utils import datasets
+from utils import REPO_ROOT, datasets
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench" / "pipelines.py"
+BENCH = REPO_ROOT / "bench" / "pipelines.py"
 REQUIRED = {"pipeline", "ms_per_step", "samples_per_s", "peak_rss_mb", "test_accuracy", "holds_dense_matrix"}
 
 imdb_present = pytest.mark.skipif(

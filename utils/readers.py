@@ -1,14 +1,22 @@
-"""Reader of the CSV format of Zhang, Zhao & LeCun (2015): AG News, DBPedia, Yelp, Amazon.
+"""Reading the corpora's files: strict UTF-8, the Zhang et al. CSV format, and IMDB's ``aclImdb`` folders.
 
-Each row is ``"class index","field",...``: a 1-based class index followed by
-one text field (Yelp) or two (title and description: AG News, DBPedia,
-Amazon). Every field is double-quoted, a quote inside a field is doubled
-(``""``), there is no header, and a line break inside a field is written as a
-backslash (``\\``). The reader turns a row into ``(text, label)`` with the
+Every reader here turns bad input into an error that names the file (and,
+for a CSV file, the line), never into another exception or a silently
+dropped row:
+
+* :func:`decode_utf8` and :func:`read_document` decode bytes as strict UTF-8;
+* :func:`iter_zhang_csv` and :func:`read_zhang_csv` read the CSV format of
+  Zhang, Zhao & LeCun (2015), shared by AG News, DBPedia, Yelp and Amazon;
+* :func:`aclimdb_files` lists IMDB's review files and :func:`read_aclimdb_split`
+  reads them.
+
+**The Zhang CSV format.** Each row is ``"class index","field",...``: a 1-based
+class index followed by one text field (Yelp) or two (title and description:
+AG News, DBPedia, Amazon). Every field is double-quoted, a quote inside a
+field is doubled (``""``), there is no header, and a line break inside a field
+is written as a backslash (``\\``). A row becomes ``(text, label)`` with the
 fields joined by a line break, backslashes turned back into line breaks, and
-the label shifted to start at 0.
-
-Rows can be streamed in chunks (:func:`iter_zhang_csv`) so that a file far
+the label shifted to start at 0. Rows are streamed in chunks, so a file far
 larger than memory is read with memory bounded by the chunk size.
 """
 
@@ -16,26 +24,75 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be fetched or read; the message says what and where."""
 
 
 class CSVFormatError(ValueError):
     """A row of a Zhang-format CSV file is malformed; the message names file and line."""
 
 
-def _decoded_lines(path: Path, handle) -> Iterator[str]:
+def decode_utf8(raw: bytes, where: str, error: type[Exception] = DatasetError) -> str:
+    """Return ``raw`` decoded as strict UTF-8; raise ``error`` naming ``where``, the bytes and their offset."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{where}: bytes {raw[exc.start:exc.end]!r} at byte {exc.start} are not valid UTF-8") from None
+
+
+def read_document(path: str | os.PathLike) -> str:
+    """Return the text of one document file, decoded as strict UTF-8.
+
+    Raises:
+        DatasetError: the file is not valid UTF-8; the message names the file and the byte offset.
+    """
+    return decode_utf8(Path(path).read_bytes(), str(path))
+
+
+def aclimdb_files(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """List ``folder/split/{neg,pos}/*.txt`` in sorted order: label 0 = neg, 1 = pos.
+
+    Returns:
+        ``(paths, labels)``: file paths as strings and int64 labels.
+
+    Raises:
+        DatasetError: a class folder holds no ``.txt`` file.
+    """
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, sub in enumerate(("neg", "pos")):
+        names = sorted((folder / split / sub).glob("*.txt"))
+        if not names:
+            raise DatasetError(f"{folder / split / sub}: empty, no .txt review files")
+        paths.extend(str(path) for path in names)
+        labels.extend([label] * len(names))
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def read_aclimdb_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """Read every review of ``folder/split`` (see :func:`aclimdb_files`); return ``(texts, labels)``.
+
+    Raises:
+        DatasetError: a class folder holds no ``.txt`` file, or a file is not valid UTF-8.
+    """
+    paths, labels = aclimdb_files(folder, split)
+    return [read_document(path) for path in paths], labels
+
+
+def _decoded_lines(path: Path, handle: Iterable[bytes]) -> Iterator[str]:
     """Yield the lines of a binary file decoded as strict UTF-8, naming the line that is not."""
     for line_no, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CSVFormatError(
-                f"{path}, line {line_no}: bytes {raw[exc.start:exc.end]!r} at column {exc.start + 1} "
-                "are not valid UTF-8"
-            ) from None
+        yield decode_utf8(raw, f"{path}, line {line_no}", CSVFormatError)
+
+
+# The largest class index accepted: labels are int64 arrays.
+_MAX_CLASS_INDEX = int(np.iinfo(np.int64).max)
 
 
 def _row_to_example(path: Path, line_no: int, row: list[str], num_classes: int | None) -> tuple[str, int]:
@@ -47,8 +104,8 @@ def _row_to_example(path: Path, line_no: int, row: list[str], num_classes: int |
         index = int(row[0])
     except ValueError:
         raise CSVFormatError(f"{path}, line {line_no}: class index {row[0]!r:.40} is not an integer") from None
-    if index < 1 or (num_classes is not None and index > num_classes):
-        expected = f"1..{num_classes}" if num_classes is not None else ">= 1"
+    if index < 1 or index > _MAX_CLASS_INDEX or (num_classes is not None and index > num_classes):
+        expected = f"1..{min(num_classes, _MAX_CLASS_INDEX)}" if num_classes is not None else f"1..{_MAX_CLASS_INDEX}"
         raise CSVFormatError(f"{path}, line {line_no}: class index {index} out of range {expected}")
     text = "\n".join(field.replace("\\", "\n") for field in row[1:])
     return text, index - 1
@@ -70,9 +127,10 @@ def iter_zhang_csv(path: str | os.PathLike, num_classes: int | None = None,
         0-based classes.
 
     Raises:
-        CSVFormatError (while iterating): the file is empty, a row has too few fields, a class
-            index is not an integer or out of range, quoting is broken, or a
-            line is not valid UTF-8; the message names the file and line.
+        CSVFormatError (while iterating): the file is empty, a row has too few
+            fields, a class index is not an integer or out of range, quoting is
+            broken, or a line is not valid UTF-8; the message names the file
+            and line.
         ValueError: ``chunk_size`` < 1 (raised at once).
         FileNotFoundError: ``path`` is not a file (raised at once).
     """
