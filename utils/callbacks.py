@@ -24,6 +24,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from utils.processes import commit
+
 
 def ms_per_step(epoch_seconds: Sequence[float], steps: Sequence[int] | int, warmup_epochs: int = 1) -> float:
     """Return the series' ms per step: the median over the epochs after warm-up of ``1000 * seconds / steps``.
@@ -197,11 +199,20 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().__init__(str(self.final_path.with_name(f".{stem}.partial{suffix}")), **kwargs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Let Keras decide and save; move a finished save onto the checkpoint's name."""
-        super().on_epoch_end(epoch, logs)
+        """Let Keras decide and save; move a save finished in this epoch onto the checkpoint's name.
+
+        A temporary file left by a process killed during a save is removed first, so that only a save
+        completed now can ever replace the checkpoint; a save that fails removes its temporary file.
+        """
         partial = Path(self.filepath)
+        partial.unlink(missing_ok=True)
+        try:
+            super().on_epoch_end(epoch, logs)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         if partial.exists():
-            os.replace(partial, self.final_path)
+            commit(partial, self.final_path)
 
 
 class PauseAt(keras.callbacks.Callback):

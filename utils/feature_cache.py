@@ -43,7 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from utils.batching import Batch
-from utils.processes import remove_stale_staging, staging_folder, write_json
+from utils.processes import fsync_path, remove_stale_staging, staging_folder, write_json
 from utils.sparse import sorted_csr
 
 META_FILE = "meta.json"
@@ -133,12 +133,20 @@ class CacheWriter:
         if exc_type is not None:
             shutil.rmtree(staging, ignore_errors=True)
             return
-        generation = f"generation-{uuid.uuid4().hex[:12]}"
-        os.replace(staging, self.directory / generation)
-        write_json(self.directory / META_FILE, {"generation": generation, "num_features": self.num_features,
-                                                "num_buckets": self.num_buckets, "bucket_rows": self.bucket_rows})
+        generation = self.directory / f"generation-{uuid.uuid4().hex[:12]}"
+        try:
+            for bucket in staging.iterdir():  # on disk before meta.json can name them
+                fsync_path(bucket)
+            os.replace(staging, generation)
+            fsync_path(self.directory)
+            write_json(self.directory / META_FILE, {"generation": generation.name, "num_features": self.num_features,
+                                                    "num_buckets": self.num_buckets, "bucket_rows": self.bucket_rows})
+        except BaseException:  # not committed: meta.json still names the previous generation
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(generation, ignore_errors=True)
+            raise
         for path in self.directory.glob("generation-*"):
-            if path.name != generation:
+            if path != generation:
                 shutil.rmtree(path, ignore_errors=True)
         remove_stale_staging(self.directory)
         self.cache = FeatureCache(self.directory)

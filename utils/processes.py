@@ -8,8 +8,10 @@ Three things every long experiment of the series needs, each written once:
   target only when the block succeeds. A rename within one folder is atomic
   on POSIX and Windows, so a reader, or a run restarted after a crash, finds
   the old file or the new one, never a half-written one: a process killed
-  mid-write (``SIGKILL``, the OOM killer, a power cut) or a write that fails
-  (``OSError(ENOSPC)``, disk full) leaves the old file untouched.
+  mid-write (``SIGKILL``, the OOM killer, a power cut: the data and the
+  rename are flushed to disk) or a write that fails (``OSError(ENOSPC)``,
+  disk full) leaves the old file untouched. :func:`staging_folder` does the
+  same for a folder written whole.
   :func:`write_json` and :func:`write_text` are the common cases.
 * **Running work in a fresh process.** :func:`run_fresh` calls a function in
   a new Python interpreter (``multiprocessing``'s ``"spawn"``) and returns what
@@ -57,14 +59,58 @@ from utils import REPO_ROOT
 # --------------------------------------------------------------------------------------------- files written whole
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (POSIX), from the operating system's cache to the disk."""
+    if path.is_dir():
+        if os.name != "posix":  # Windows cannot open a folder to flush it
+            return
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        return
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Make the finished file ``tmp`` the file ``path`` in one atomic rename, flushed so it survives a power cut."""
+    fsync_path(tmp)  # the data on disk before the name points at it
+    os.replace(tmp, path)
+    fsync_path(path.parent)  # and the rename itself
+
+
+#: Name of a temporary file of :func:`atomic_write`: the target's name, the writer's process id, a random part.
+PARTIAL_PATTERN = re.compile(r"\.(.+)\.partial-(\d+)-[0-9a-f]{8}(\..*)?")
+
+
+def remove_stale_partials(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_write` in ``folder`` whose writer no longer runs.
+
+    Only a killed write leaves one behind (a failed one removes its own).
+    With ``name``, only those of the target file ``name``. Returns what was removed.
+    """
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.glob(f".{name or '*'}.partial-*")):
+        match = PARTIAL_PATTERN.fullmatch(path.name)
+        if match and path.is_file() and not psutil.pid_exists(int(match.group(2))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success, flush it to disk and rename it onto ``path``.
 
     The temporary name keeps ``path``'s suffix (``.keras``, ``.npz`` and
     ``.h5`` writers insist on theirs) and is unique to this call. If the block
-    raises, the temporary file is removed and ``path`` is left as it was. The
-    folder is created if missing.
+    raises, the temporary file is removed and ``path`` is left as it was; the
+    temporary files of earlier writes of ``path`` that were killed are
+    removed first. The folder is created if missing.
 
     Example::
 
@@ -73,12 +119,11 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(path.parent, path.name)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:  # the data on disk before the name points at it
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -38,11 +39,13 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils.processes import atomic_write, write_json
+from utils.processes import atomic_write, remove_stale_partials, write_json
 from utils.sparse import sorted_csr
 
 #: Version of the record layout, stored in every manifest.
 FORMAT_VERSION = 1
+#: Name of a shard file: ``<name>-<generation>-<k>-of-<num_shards>.tfrecord``.
+SHARD_FILE = re.compile(r"(.+)-[0-9a-f]{8}-\d{5}-of-\d{5}\.tfrecord")
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,6 @@ def write_shards(x: sp.spmatrix, y: np.ndarray, directory: str | os.PathLike, na
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     manifest_path = directory / f"{name}.json"
-    previous = json.loads(manifest_path.read_text())["files"] if manifest_path.is_file() else []
     generation = uuid.uuid4().hex[:8]
     files = tuple(f"{name}-{generation}-{k:05d}-of-{num_shards:05d}.tfrecord" for k in range(num_shards))
     written: list[Path] = []
@@ -143,9 +145,13 @@ def write_shards(x: sp.spmatrix, y: np.ndarray, directory: str | os.PathLike, na
         for path in written:  # this generation's shards: no manifest names them
             path.unlink(missing_ok=True)
         raise
-    for file in previous:
-        if file not in files:
-            (directory / file).unlink(missing_ok=True)
+    # Committed: every other set of shards of this name (the previous one, those of writes that were killed
+    # or failed after their commit) and killed writes' temporary files can go.
+    for path in directory.iterdir():
+        match = SHARD_FILE.fullmatch(path.name)
+        if match and match.group(1) == name and path.name not in files:
+            path.unlink(missing_ok=True)
+    remove_stale_partials(directory)
     return manifest
 
 
