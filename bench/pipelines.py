@@ -125,9 +125,11 @@ def prepare_data(folder: Path, num_train: int | None, num_test: int | None, seed
 def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size: int, seed: int):
     """Return ``(data, fit_kwargs, make_batches)`` for ``pipeline``.
 
-    ``data`` and ``fit_kwargs`` go to ``model.fit``; ``make_batches`` returns a
-    fresh iterator over one epoch of batches (``None`` where Keras builds the
-    batches itself), used to time the input pipeline on its own.
+    ``data`` and ``fit_kwargs`` go to ``model.fit`` (``shuffle=False`` where the
+    pipeline shuffles itself: Keras would ignore ``shuffle`` there, with a
+    warning); ``make_batches`` returns a fresh iterator over one epoch of
+    batches (``None`` where Keras builds the batches itself), used to time the
+    input pipeline on its own.
     """
     steps = batching.steps_per_epoch(len(y), batch_size)
     name = pipeline.name
@@ -140,7 +142,7 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
 
         def generator():
             return batching.batch_generator(x, y, batch_size, seed=seed, sparse=sparse_batches)
-        return generator(), {"steps_per_epoch": steps}, lambda: itertools.islice(generator(), steps)
+        return generator(), {"steps_per_epoch": steps, "shuffle": False}, lambda: itertools.islice(generator(), steps)
     if name.startswith("pydataset_"):
         workers = 2 if name.endswith("2_threads") else 1
         dataset = pydataset.CsrBatches(x, y, batch_size, sparse=name == "pydataset_sparse", seed=seed,
@@ -148,17 +150,18 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
         return dataset, {}, lambda: (dataset[i] for i in range(len(dataset)))
     if name == "tfdata_from_generator":
         dataset = tfdata.from_generator_dataset(x, y, batch_size, seed=seed)
-        return dataset, {"steps_per_epoch": steps}, lambda: iter(dataset.take(steps))
+        return dataset, {"steps_per_epoch": steps, "shuffle": False}, lambda: iter(dataset.take(steps))
     if name == "tfdata_sparse_slices":
         dataset = tfdata.sparse_slices_dataset(x, y, batch_size, seed=seed)
-        return dataset, {}, lambda: iter(dataset)
+        return dataset, {"shuffle": False}, lambda: iter(dataset)
     if name.startswith("tfdata_gather"):
         dataset = tfdata.gathered_dataset(x, y, batch_size, seed=seed)
-        return dataset, {}, lambda: iter(dataset)
+        return dataset, {"shuffle": False}, lambda: iter(dataset)
     if pipeline.floor:
         batch = x[:batch_size]
         x_batch = sparse.to_tf_sparse(batch) if pipeline.sparse_model else tf.constant(batch.toarray())
-        return tfdata.constant_batch_dataset(x_batch, y[:batch_size]), {"steps_per_epoch": steps}, None
+        repeated = tfdata.constant_batch_dataset(x_batch, y[:batch_size])
+        return repeated, {"steps_per_epoch": steps, "shuffle": False}, None
     raise ValueError(f"unknown pipeline {name!r}; known: {', '.join(BY_NAME)}")
 
 

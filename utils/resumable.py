@@ -244,7 +244,7 @@ def train(config: RunConfig) -> None:
         shuffle=False, verbose=2, callbacks=callbacks,
     )
     save_weights(model, workdir / FINAL_WEIGHTS)
-    print(f"finished: weights in {workdir / FINAL_WEIGHTS}", flush=True)
+    print(f"finished: weights in {FINAL_WEIGHTS}", flush=True)
 
 
 def command_args(config: RunConfig) -> list[str]:
