@@ -364,17 +364,18 @@ def run_isolated(name: str, **options: Any) -> PeerResult:
 def plot_peers(results: Sequence[PeerResult], target: float = TARGET_ACCURACY):
     """Return a figure: test accuracy against time (one marker per pass / epoch), RSS over time, peak RSS bars."""
     fig, (acc_ax, mem_ax, bar_ax) = plt.subplots(1, 3, figsize=(16, 4.2))
-    for i, result in enumerate(results):
+    names = [r.name.split(":")[0].split(" (")[0] for r in results]
+    for i, (result, name) in enumerate(zip(results, names, strict=True)):
         seconds, accuracy = zip(*result.trace, strict=True)
         acc_ax.plot(seconds, accuracy, "o-", color=f"C{i}", label=result.name)
         if result.memory:
             times, rss = zip(*result.memory, strict=True)
-            mem_ax.plot(times, [r / 1000 for r in rss], color=f"C{i}", label=f"peak {result.peak_rss_mb / 1000:.2f} GB")
+            mem_ax.plot(times, [r / 1000 for r in rss], color=f"C{i}",
+                        label=f"{name}: peak {result.peak_rss_mb / 1000:.2f} GB")
     acc_ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target}")
     acc_ax.set(xlabel="seconds (features + training)", ylabel="test accuracy", title="test accuracy over time")
     mem_ax.set(xlabel="seconds since the process started", ylabel="GB", title="memory (RSS) of each peer's process")
     mem_ax.set_ylim(bottom=0)
-    names = [r.name.split(":")[0].split(" (")[0] for r in results]
     bar_ax.barh(names, [r.peak_rss_mb / 1000 for r in results], color=[f"C{i}" for i in range(len(results))])
     bar_ax.set(xlabel="peak RSS, GB", title="peak memory")
     bar_ax.invert_yaxis()

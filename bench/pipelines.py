@@ -75,8 +75,10 @@ class Pipeline:
 
 
 PIPELINES = [
-    Pipeline("dense_in_memory", "model.fit(dense array)", "01", False, holds_dense_matrix=True),
-    Pipeline("sparse_in_memory", "model.fit(scipy CSR), densified per batch by Keras", "02", False),
+    Pipeline("dense_in_memory", "model.fit(dense array): the whole matrix densified first", "01", False,
+             holds_dense_matrix=True),
+    Pipeline("sparse_in_memory", "the guide's route: model.fit(scipy CSR), densified per batch by Keras", "01",
+             False),
     Pipeline("generator_dense", "Python generator, batch densified", "02", False),
     Pipeline("generator_sparse", "Python generator, CSR batches", "02", True),
     Pipeline("pydataset_dense", "PyDataset, batch densified, 1 worker", "03", False),

@@ -55,6 +55,7 @@ quiet_tensorflow()  # before TensorFlow loads, here and in the child processes (
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
+from matplotlib.legend_handler import HandlerTuple
 
 from bench import memory_scaling
 from bench.pipelines import run_child
@@ -415,19 +416,22 @@ def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping
         raise ValueError(f"quantity must be 'memory' or 'time', got {quantity!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 5))
+    handles, labels = [], []
     for i, (approach, fit) in enumerate(fits.items()):
         line = fit[quantity]
         scale = 1000 if quantity == "memory" else 1
-        ax.plot(line.sizes, [v / scale for v in line.values], "o", color=f"C{i}", label=approach)
+        (points,) = ax.plot(line.sizes, [v / scale for v in line.values], "o", color=f"C{i}")
         grid = np.linspace(0, line.largest_measured, 50)
-        ax.plot(grid, line.predict(grid) / scale, "-", color=f"C{i}", alpha=0.6, lw=1)
+        (fitted,) = ax.plot(grid, line.predict(grid) / scale, "-", color=f"C{i}", alpha=0.6, lw=1)
+        handles.append((points, fitted))  # one legend entry shows the marker on its line
+        labels.append(approach)
     ax.set_xlabel("training documents")
     ax.set_ylabel("peak RSS, GB" if quantity == "memory" else "seconds per epoch (vectorizing: once)")
     ax.set_title(("peak memory" if quantity == "memory" else "time per epoch") + " against training-set size: "
                  "measured (points), fitted a + b·n (lines)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=8)
     return ax.figure
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils import streaming
+from utils import datasets, streaming
 from utils.datasets import DatasetError, load, split_train_validation
 from utils.readers import CSVFormatError, read_zhang_csv
 
@@ -187,3 +187,46 @@ def test_find_split_csv_missing_says_how_to_get_it(tmp_path: Path) -> None:
         streaming.find_split_csv("dbpedia", "test", tmp_path)
     with pytest.raises(ValueError, match="not a CSV dataset"):
         streaming.find_split_csv("imdb", "test", tmp_path)
+
+
+def test_split_csv_or_sample_prefers_the_split_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets, "fetch", lambda *a, **k: pytest.fail("nothing should be downloaded"))
+    lone = tmp_path / "ag_news_test" / "test.csv"
+    lone.parent.mkdir()
+    lone.write_text('"1","a","b"\n')
+    found = streaming.split_csv_or_sample("ag_news", "test", tmp_path)
+    assert (found.path, found.is_sample) == (lone, False)
+
+
+def test_split_csv_or_sample_downloads_before_falling_back(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "ag_news" / "ag_news_csv"
+    calls = []
+
+    def fake_fetch(name: str, data_dir: Path, **kwargs: object) -> Path:
+        calls.append(name)
+        folder.mkdir(parents=True)
+        (folder / "test.csv").write_text('"1","a","b"\n')
+        return folder
+
+    monkeypatch.setattr(datasets, "fetch", fake_fetch)
+    found = streaming.split_csv_or_sample("ag_news", "test", tmp_path)
+    assert calls == ["ag_news"]
+    assert (found.path, found.is_sample) == (folder / "test.csv", False)
+    assert "downloaded" in found.source
+
+
+def test_split_csv_or_sample_falls_back_to_the_committed_excerpt(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(name: str, data_dir: Path, **kwargs: object) -> Path:
+        raise DatasetError(f"download of {name} failed: no network")
+
+    monkeypatch.setattr(datasets, "fetch", offline)
+    found = streaming.split_csv_or_sample("ag_news", "test", tmp_path)
+    assert found.is_sample and found.path == streaming.SAMPLES_DIR / "ag_news_test_head.csv"
+    assert "could not be downloaded" in found.source and str(tmp_path) not in found.source
+    assert streaming.estimate_rows(streaming.ZhangCsvRows(found.path, 4)) == 300
+    not_downloaded = streaming.split_csv_or_sample("ag_news", "test", tmp_path, download=False)
+    assert not_downloaded.is_sample and "download=False" in not_downloaded.source
+    with pytest.raises(DatasetError, match="no network.*no committed excerpt of dbpedia test"):
+        streaming.split_csv_or_sample("dbpedia", "test", tmp_path)

@@ -141,12 +141,17 @@ def batch_generator(x: sp.spmatrix | np.ndarray, y: np.ndarray, batch_size: int 
     x, y = check_batch_arguments(x, y, batch_size)
     if start_epoch < 0:
         raise ValueError(f"start_epoch must be >= 0, got {start_epoch}")
-    return _batches(x, y, batch_size, shuffle, resolve_seed(seed), start_epoch, sparse, dtype)
+    return endless_batches(x, y, batch_size, shuffle, resolve_seed(seed), start_epoch, sparse, dtype)
 
 
-def _batches(x: sp.csr_matrix | np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
-             start_epoch: int, sparse: bool, dtype: np.dtype | type) -> Generator[Batch, None, None]:
-    """The endless loop behind :func:`batch_generator` (arguments already checked)."""
+def endless_batches(x: sp.csr_matrix | np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int,
+                    start_epoch: int, sparse: bool, dtype: np.dtype | type) -> Generator[Batch, None, None]:
+    """The endless loop behind :func:`batch_generator`: yield the batches of epoch ``start_epoch``, then the next.
+
+    The appendix's loop (``while 1``, a slice per batch, the last one partial) with a new
+    :func:`epoch_order` every epoch. It checks nothing: call :func:`batch_generator`, which
+    checks the arguments first and then returns this generator.
+    """
     epoch = start_epoch
     while True:
         order = epoch_order(len(y), seed, epoch, shuffle)

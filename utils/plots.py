@@ -47,9 +47,13 @@ def plot_memory(timeline: MemoryTimeline, ax: Axes, title: str = "memory (RSS)",
     """Plot RSS over time in GB on ``ax``, with epoch marks and the peak; optionally a limit line."""
     ax.plot(timeline.times, [r / GB for r in timeline.rss], label=label)
     for seconds, mark in timeline.marks:
+        # epoch marks ("e3") along the bottom; other marks ("toarray done", "fit returned") along the top,
+        # so that a mark just before the first epoch stays legible
+        is_epoch = mark.startswith("epoch ")
         ax.axvline(seconds, color="grey", alpha=0.3, lw=0.8)
-        ax.annotate(mark.replace("epoch ", "e"), (seconds, 0), xycoords=("data", "axes fraction"),
-                    fontsize=7, color="grey", ha="right", va="bottom")
+        ax.annotate(mark.replace("epoch ", "e"), (seconds, 0 if is_epoch else 1), xycoords=("data", "axes fraction"),
+                    fontsize=7, color="grey", ha="right", va="bottom" if is_epoch else "top",
+                    rotation=0 if is_epoch else 90)
     ax.axhline(timeline.peak / GB, color="C3", ls=":", lw=1, label=f"peak {timeline.peak / GB:.2f} GB")
     if limit_gb is not None:
         ax.axhline(limit_gb, color="k", ls="--", lw=1, label=f"budget {limit_gb:.1f} GB")

@@ -68,6 +68,8 @@ def show(*objects: object) -> None:
         ValueError: a private name (leading underscore): chapters show public code only.
     """
     for obj in objects:
+        if isinstance(obj, property):  # a property's source is its getter's, decorator included
+            obj = obj.fget
         name = getattr(obj, "__qualname__", repr(obj))
         if any(part.startswith("_") and not part.endswith("__") for part in name.split(".")):
             raise ValueError(f"{name} is private: show public functions and classes only")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import datasets
+from utils import REPO_ROOT, datasets
 from utils.readers import DatasetError, aclimdb_files, iter_zhang_csv, read_document
 
 Chunk = tuple[list[str], np.ndarray]
@@ -256,6 +256,59 @@ def find_split_csv(name: str, split: str, data_dir: str | os.PathLike | None = N
             return path
     raise DatasetError(f"no {split}.csv of {name} in {folder} or {lone}; "
                                 f"run utils.datasets.fetch({name!r}) to download the dataset")
+
+
+#: Committed excerpts of CSV splits (``data/samples/``, described in its README), used when the
+#: split itself is neither on disk nor downloadable: ``(dataset, split) -> (file, rows)``.
+SAMPLE_CSVS = {("ag_news", "test"): ("ag_news_test_head.csv", 300)}
+SAMPLES_DIR = REPO_ROOT / "data" / "samples"
+
+
+@dataclass(frozen=True)
+class SplitCsv:
+    """A CSV split found by :func:`split_csv_or_sample`.
+
+    Attributes:
+        path: the CSV file.
+        is_sample: ``True`` when ``path`` is the committed excerpt, not the whole split.
+        source: one line for the reader saying what the file is (no machine paths).
+    """
+
+    path: Path
+    is_sample: bool
+    source: str
+
+
+def split_csv_or_sample(name: str, split: str, data_dir: str | os.PathLike | None = None, *,
+                        download: bool = True) -> SplitCsv:
+    """Return one CSV split of a Zhang-format dataset, downloading it if needed, else its committed excerpt.
+
+    Tries, in order: the split on disk (:func:`find_split_csv`); a download of the
+    whole dataset (:func:`utils.datasets.fetch`, when ``download``); the excerpt
+    of :data:`SAMPLE_CSVS` in ``data/samples/``. A chapter prints ``source``, so
+    that a learner without the dataset knows the figures come from the excerpt.
+
+    Raises:
+        DatasetError: the split is not on disk, cannot be downloaded, and has no
+            committed excerpt; the message says why each step failed.
+    """
+    try:
+        return SplitCsv(find_split_csv(name, split, data_dir), False, f"{name} {split}.csv: the whole split, on disk")
+    except DatasetError as missing:
+        reasons = [str(missing)]
+    if download:
+        try:
+            folder = datasets.fetch(name, data_dir, progressbar=False)
+            return SplitCsv(folder / f"{split}.csv", False, f"{name} {split}.csv: the whole split, downloaded")
+        except DatasetError as failed:
+            reasons.append(str(failed))
+    if (name, split) not in SAMPLE_CSVS:
+        raise DatasetError("; ".join(reasons) + f"; and no committed excerpt of {name} {split} in {SAMPLES_DIR}")
+    file_name, rows = SAMPLE_CSVS[name, split]
+    why = "could not be downloaded" if download else "was not downloaded (download=False)"
+    return SplitCsv(SAMPLES_DIR / file_name, True,
+                    f"{name} {split}.csv is not on disk and {why}: using the committed excerpt "
+                    f"data/samples/{file_name}, its first {rows} rows (figures below are the excerpt's)")
 
 
 def estimate_rows(stream: DocumentStream) -> int:
