@@ -239,7 +239,7 @@ def test_failed_download_leaves_nothing_in_cache(http_server: LocalServer, tmp_p
     with pytest.raises(DatasetError, match="failed") as info:
         fetch(TOY, data_dir, progressbar=False)
     assert url in str(info.value)
-    assert files_under(data_dir) in ([], [TOY])
+    assert files_under(data_dir) == []  # not even an empty folder for the dataset
 
 
 def test_archive_without_required_file_is_refused_and_removed(http_server: LocalServer, tmp_path: Path,
@@ -461,7 +461,7 @@ def test_truncated_download_of_whole_archive_fails_hash_and_leaves_nothing(
     register(monkeypatch, http_server.url("toy_csv.tgz"), sha256_of(whole))
     with pytest.raises(DatasetError, match="verification"):
         fetch(TOY, tmp_path / "cache", progressbar=False)
-    assert files_under(tmp_path / "cache") == [TOY]
+    assert files_under(tmp_path / "cache") == []
 
 
 def test_member_escape_through_fetch_leaves_nothing_in_cache(http_server: LocalServer, tmp_path: Path,
@@ -486,7 +486,7 @@ def test_interrupted_download_connection_dropped_then_later_call_starts_clean(
     with pytest.raises(DatasetError, match="failed") as info:
         fetch(TOY, data_dir, progressbar=False)
     assert toy_spec.url in str(info.value)
-    assert files_under(data_dir) == [TOY]
+    assert files_under(data_dir) == []
     http_server.cut_at = None
     folder = fetch(TOY, data_dir, progressbar=False)
     assert (folder / "train.csv").read_bytes() == toy_files()[f"{TOY_FOLDER}/train.csv"]

@@ -22,6 +22,7 @@ the ones whose process no longer runs before it starts again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tarfile
@@ -196,6 +197,7 @@ def download(spec: DatasetSpec, cache: Path, url: str | None = None, progressbar
         if archive_matches(archive, spec.known_hash):
             return archive
         archive.unlink()
+    created = not cache.exists()
     cache.mkdir(parents=True, exist_ok=True)
     source = url or spec.url
     staging = staging_folder(cache, "download")
@@ -209,6 +211,9 @@ def download(spec: DatasetSpec, cache: Path, url: str | None = None, progressbar
         raise DatasetError(f"download of {spec.name} from {source} failed: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not archive.exists():  # a failed first download leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                cache.rmdir()
     return archive
 
 
