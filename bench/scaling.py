@@ -24,7 +24,12 @@ step the series' figure (:func:`utils.callbacks.ms_per_step`).
 The second half of this module fits a straight line ``a + b·n`` to each
 approach's peak RSS and time per epoch (:func:`fit_growth`) and extrapolates it
 to the corpora of :data:`utils.datasets.REGISTRY` (:func:`extrapolate`), with a
-verdict per memory budget. The approaches of chapters 01–04 are measured as
+verdict per memory budget. One part of the corpus is not proportional to it: the
+n-gram vocabulary that in-memory vectorizing builds grows as Heaps' law says
+(:mod:`utils.vocabulary`). Given the corpus's measured vocabulary growth
+(:func:`imdb_vocabulary`, from ``results/vocabulary_growth.json``), the
+vectorizing step's memory is fitted as a part per document plus a part per
+distinct 1–2-gram (:class:`VectorizingFit`) instead of a line. The approaches of chapters 01–04 are measured as
 training only, from precomputed features; before training they must read and
 vectorize the texts in memory too, so :func:`extrapolate` adds the in-memory
 vectorizing step's growth (its peak above its starting RSS) to their training
@@ -54,16 +59,18 @@ quiet_tensorflow()  # before TensorFlow loads, here and in the child processes (
 
 import matplotlib.pyplot as plt
 import numpy as np
+import scipy.optimize
 import scipy.sparse as sp
 from matplotlib.legend_handler import HandlerTuple
 
 from bench import memory_scaling
 from bench.pipelines import run_child
-from utils import datasets, hashed_tfidf, models, readers, streaming, tfdata
+from utils import REPO_ROOT, datasets, hashed_tfidf, models, readers, streaming, tfdata
 from utils.callbacks import StepTimer
 from utils.memory import MB, MemoryMonitor
 from utils.processes import run_fresh, write_json
 from utils.vectorize import vectorize_texts
+from utils.vocabulary import HeapsLaw
 
 #: Approaches of chapters 01–04 measured through bench/pipelines.py.
 BENCH_APPROACHES = ("dense_in_memory", "sparse_in_memory", "generator_sparse", "pydataset_sparse",
@@ -297,20 +304,113 @@ def series(results: Iterable[Mapping[str, Any]], approach: str, key: str) -> tup
     return [p[0] for p in points], [float(p[1]) for p in points]
 
 
-def fit_growth(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, LinearFit]]:
+#: Written by ``bench/vocabulary_growth.py``: the vocabulary growth of the real corpora at hand.
+VOCABULARY_JSON = REPO_ROOT / "results" / "vocabulary_growth.json"
+
+
+@dataclass(frozen=True)
+class VocabularyGrowth:
+    """Distinct 1–2-grams of the first ``n`` documents of a corpus: Heaps' law over their tokens.
+
+    Attributes:
+        law: ``distinct 1–2-grams = k · tokens^beta``, fitted on the corpus.
+        tokens_per_document: the corpus's mean number of word tokens per document.
+        corpus: what the law was measured on.
+    """
+
+    law: HeapsLaw
+    tokens_per_document: float
+    corpus: str
+
+    def ngrams(self, n: float | np.ndarray) -> float | np.ndarray:
+        """Return the predicted distinct 1–2-grams of ``n`` documents."""
+        return self.law.predict(self.tokens_per_document * np.asarray(n, dtype=float))
+
+
+def imdb_vocabulary(path: str | Path = VOCABULARY_JSON) -> VocabularyGrowth:
+    """Return IMDB's measured vocabulary growth (the sweep's corpus) from ``bench/vocabulary_growth.py``'s JSON."""
+    record = next(r for r in json.loads(Path(path).read_text())["corpora"] if r["corpus"] == "imdb")
+    last = record["points"][-1]
+    return VocabularyGrowth(HeapsLaw(**record["heaps_ngrams"]), last["tokens"] / last["documents"],
+                            f"IMDB, {record['documents']:,} reviews")
+
+
+@dataclass(frozen=True)
+class VectorizingFit:
+    """Peak RSS of in-memory vectorizing: ``start + per_document · n + per_ngram · V(n)``.
+
+    The texts and the matrix grow with the documents, the vectorizer's dictionary
+    with the distinct 1–2-grams ``V(n)`` (:class:`VocabularyGrowth`). The two
+    rates are fitted, non-negative, to the measured growth above ``start``.
+
+    Attributes:
+        start: MB the process holds before it reads anything (median over the points).
+        per_document: MB per document.
+        per_ngram: MB per distinct 1–2-gram.
+        vocabulary: the corpus's vocabulary growth.
+        sizes: the measured ``n``.
+        values: the measured peaks, MB.
+    """
+
+    start: float
+    per_document: float
+    per_ngram: float
+    vocabulary: VocabularyGrowth
+    sizes: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def predict(self, n: float | np.ndarray) -> float | np.ndarray:
+        """Return the predicted peak RSS in MB for ``n`` documents."""
+        n = np.asarray(n, dtype=float)
+        predicted = self.start + self.per_document * n + self.per_ngram * self.vocabulary.ngrams(n)
+        return predicted if predicted.ndim else float(predicted)
+
+    @property
+    def largest_measured(self) -> int:
+        """The largest measured ``n``: predictions beyond it are extrapolation."""
+        return max(self.sizes)
+
+
+def fit_vectorizing(sizes: Sequence[float], values: Sequence[float], start: float,
+                    vocabulary: VocabularyGrowth) -> VectorizingFit:
+    """Fit :class:`VectorizingFit` to measured peaks by non-negative least squares on their growth above ``start``.
+
+    Raises:
+        ValueError: fewer than two distinct sizes, or lengths differ.
+    """
+    if len(sizes) != len(values):
+        raise ValueError(f"{len(sizes)} sizes but {len(values)} values")
+    if len(set(sizes)) < 2:
+        raise ValueError(f"need at least two distinct sizes to fit, got {sorted(set(sizes))}")
+    n = np.asarray(sizes, dtype=float)
+    design = np.column_stack([n, vocabulary.ngrams(n)])
+    (per_document, per_ngram), _ = scipy.optimize.nnls(design, np.asarray(values, dtype=float) - start)
+    return VectorizingFit(start, float(per_document), float(per_ngram), vocabulary, tuple(int(s) for s in sizes),
+                          tuple(float(v) for v in values))
+
+
+def fit_growth(results: Sequence[Mapping[str, Any]],
+               vocabulary: VocabularyGrowth | None = None) -> dict[str, dict[str, LinearFit | VectorizingFit]]:
     """Fit memory (``peak_rss_mb``) and time per epoch (``epoch_median_seconds``; the vectorizing step's
     ``seconds``) against training-set size, per approach.
 
+    Args:
+        results: the sweep's records.
+        vocabulary: the corpus's vocabulary growth; given, the vectorizing step's memory is a
+            :class:`VectorizingFit` (its dictionary grows as Heaps' law says) instead of a line.
+
     Returns:
-        ``{approach: {"memory": LinearFit, "time": LinearFit}}`` for each approach measured at two or more sizes.
+        ``{approach: {"memory": fit, "time": LinearFit}}`` for each approach measured at two or more sizes.
     """
-    fits = {}
+    fits: dict[str, dict[str, LinearFit | VectorizingFit]] = {}
     for approach in approaches_in(results):
         time_key = "seconds" if approach == VECTORIZING else "epoch_median_seconds"
         sizes, memory = series(results, approach, "peak_rss_mb")
         if len(set(sizes)) < 2:
             continue
-        fits[approach] = {"memory": fit_line(sizes, memory), "time": fit_line(*series(results, approach, time_key))}
+        memory_fit = (fit_vectorizing(sizes, memory, vectorizing_start_mb(results), vocabulary)
+                      if approach == VECTORIZING and vocabulary is not None else fit_line(sizes, memory))
+        fits[approach] = {"memory": memory_fit, "time": fit_line(*series(results, approach, time_key))}
     return fits
 
 
@@ -322,7 +422,7 @@ def vectorizing_start_mb(results: Iterable[Mapping[str, Any]]) -> float:
     return float(np.median(starts))
 
 
-def required_mb(approach: str, n: float, fits: Mapping[str, Mapping[str, LinearFit]],
+def required_mb(approach: str, n: float, fits: Mapping[str, Mapping[str, LinearFit | VectorizingFit]],
                 vectorizing_start: float) -> float:
     """Return the predicted peak RSS in MB of ``approach`` on ``n`` documents.
 
@@ -359,18 +459,19 @@ class Prediction:
 
 
 def extrapolate(results: Sequence[Mapping[str, Any]], corpora: Mapping[str, int],
-                budgets_gb: Sequence[int] = BUDGETS_GB) -> list[Prediction]:
+                budgets_gb: Sequence[int] = BUDGETS_GB, vocabulary: VocabularyGrowth | None = None) -> list[Prediction]:
     """Predict peak memory and time per epoch of every trained approach on every corpus.
 
     Args:
         results: the sweep's results (must include the vectorizing step).
         corpora: dataset name -> number of training documents (e.g. from ``REGISTRY[...].train_size``).
         budgets_gb: memory budgets of the verdicts.
+        vocabulary: passed to :func:`fit_growth` (the vectorizing step's shape).
 
     Returns:
         One :class:`Prediction` per corpus and approach (the vectorizing step is folded into the others).
     """
-    fits = fit_growth(results)
+    fits = fit_growth(results, vocabulary)
     start = vectorizing_start_mb(results)
     rows = []
     for dataset, documents in corpora.items():
@@ -405,8 +506,8 @@ def format_predictions(rows: Sequence[Prediction], budgets_gb: Sequence[int] = B
     return "\n".join(lines)
 
 
-def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping[str, LinearFit]], quantity: str,
-                ax=None):
+def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping[str, LinearFit | VectorizingFit]],
+                quantity: str, ax=None):
     """Plot measured points and fitted lines of ``quantity`` (``"memory"`` or ``"time"``) for every approach.
 
     Memory is peak RSS in GB; time is seconds per epoch (the vectorizing step's one-off seconds for it).
@@ -427,8 +528,9 @@ def plot_growth(results: Sequence[Mapping[str, Any]], fits: Mapping[str, Mapping
         labels.append(approach)
     ax.set_xlabel("training documents")
     ax.set_ylabel("peak RSS, GB" if quantity == "memory" else "seconds per epoch (vectorizing: once)")
+    shaped = any(isinstance(fit[quantity], VectorizingFit) for fit in fits.values())
     ax.set_title(("peak memory" if quantity == "memory" else "time per epoch") + " against training-set size: "
-                 "measured (points), fitted a + b·n (lines)")
+                 "measured (points), fitted a + b·n (lines" + ("; vectorizing: + Heaps' law)" if shaped else ")"))
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=1)}, fontsize=8)

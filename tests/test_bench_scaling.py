@@ -66,6 +66,45 @@ def test_extrapolate_adds_vectorizing_to_in_memory_approaches_and_gives_verdicts
     assert "big" in table and "100,000*" in table and "3.3 min" in table
 
 
+SYNTHETIC_VOCABULARY = scaling.VocabularyGrowth(scaling.HeapsLaw(k=10.0, beta=0.7, largest_measured=10**6), 100.0,
+                                                "synthetic")
+
+
+def shaped_sweep() -> list[dict]:
+    """Synthetic vectorizing peaks that follow the Heaps shape exactly: 200 MB + 0.004 MB/doc + 250 B per 1-2-gram."""
+    return [{"approach": scaling.VECTORIZING, "train_size": n, "start_rss_mb": 200.0, "seconds": 0.0005 * n,
+             "peak_rss_mb": 200 + 0.004 * n + 250e-6 * SYNTHETIC_VOCABULARY.ngrams(n)}
+            for n in (1000, 2500, 5000, 10_000, 25_000)] + [
+            r for r in synthetic_sweep() if r["approach"] == "dense"]
+
+
+def test_vectorizing_fit_recovers_the_heaps_shape_and_extrapolates_below_a_line() -> None:
+    fits = scaling.fit_growth(shaped_sweep(), SYNTHETIC_VOCABULARY)
+    shaped = fits[scaling.VECTORIZING]["memory"]
+    assert isinstance(shaped, scaling.VectorizingFit) and isinstance(fits["dense"]["memory"], scaling.LinearFit)
+    assert shaped.per_document == pytest.approx(0.004, rel=1e-6) and shaped.per_ngram == pytest.approx(250e-6, rel=1e-6)
+    line = scaling.fit_growth(shaped_sweep())[scaling.VECTORIZING]["memory"]
+    assert shaped.predict(3_600_000) < line.predict(3_600_000)  # a line overstates a sublinear dictionary
+    assert shaped.predict(3_600_000) == pytest.approx(200 + 0.004 * 3.6e6 + 250e-6 * SYNTHETIC_VOCABULARY.ngrams(3.6e6))
+    rows = scaling.extrapolate(shaped_sweep(), {"big": 3_600_000}, vocabulary=SYNTHETIC_VOCABULARY)
+    dense = next(r for r in rows if r.approach == "dense")
+    assert dense.peak_gb == pytest.approx((800 + 0.1 * 3.6e6 + shaped.predict(3.6e6) - 200) / 1000)
+
+
+def test_vectorizing_fit_rates_are_never_negative() -> None:
+    sizes = [1000, 2000, 4000]
+    fit = scaling.fit_vectorizing(sizes, [300.0, 290.0, 280.0], 200.0, SYNTHETIC_VOCABULARY)  # shrinking: noise
+    assert fit.per_document >= 0 and fit.per_ngram >= 0
+    with pytest.raises(ValueError, match="two distinct sizes"):
+        scaling.fit_vectorizing([5, 5], [1.0, 2.0], 0.0, SYNTHETIC_VOCABULARY)
+
+
+def test_imdb_vocabulary_reads_the_committed_measurement() -> None:
+    vocabulary = scaling.imdb_vocabulary()
+    assert 0.5 < vocabulary.law.beta < 1 and 100 < vocabulary.tokens_per_document < 400
+    assert vocabulary.ngrams(50_000) == pytest.approx(2_466_212, rel=0.05)  # the measured count at 50,000
+
+
 def test_vectorizing_start_needs_vectorizing_points() -> None:
     with pytest.raises(ValueError, match="in_memory_vectorizing"):
         scaling.vectorizing_start_mb([r for r in synthetic_sweep() if r["approach"] == "dense"])
