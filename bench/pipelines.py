@@ -128,8 +128,9 @@ def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size:
     """Return ``(data, fit_kwargs, make_batches)`` for ``pipeline``.
 
     ``data`` and ``fit_kwargs`` go to ``model.fit`` (``shuffle=False`` where the
-    pipeline shuffles itself: Keras would ignore ``shuffle`` there, with a
-    warning); ``make_batches`` returns a fresh iterator over one epoch of
+    pipeline shuffles itself: for a generator Keras would ignore ``shuffle``
+    with a warning, and for a ``PyDataset`` it would shuffle the order of the
+    batch indices again, ``PyDatasetAdapter``); ``make_batches`` returns a fresh iterator over one epoch of
     batches (``None`` where Keras builds the batches itself), used to time the
     input pipeline on its own.
     """
