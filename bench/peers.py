@@ -148,7 +148,10 @@ def _streamed_accuracy(predict: Callable[[list[str]], np.ndarray], test: streami
 def logistic_regression(train_texts: Sequence[str], y_train: np.ndarray, test_texts: Sequence[str],
                         y_test: np.ndarray, *, c_values: Sequence[float] = (1.0, 4.0, 16.0, 64.0),
                         validation_fraction: float = 0.2, seed: int = 0) -> PeerResult:
-    """Fit ``LogisticRegression`` (liblinear) in memory on tf-idf n-grams, choosing ``C`` on held-out training rows.
+    """Fit ``LogisticRegression`` in memory on tf-idf n-grams, choosing ``C`` on held-out training rows.
+
+    Two classes use the liblinear solver; more use lbfgs with a multinomial
+    loss (scikit-learn 1.9's liblinear refuses three classes or more).
 
     ``NgramVectorizer`` is fitted on the training texts outside a seeded
     ``validation_fraction`` of them (its feature selection reads labels, so the
@@ -179,18 +182,19 @@ def logistic_regression(train_texts: Sequence[str], y_train: np.ndarray, test_te
     x_fit = vectorizer.fit_transform([train_texts[i] for i in fit_rows], y_train[fit_rows])
     x_val = vectorizer.transform([train_texts[i] for i in val_rows])
     feature_seconds = time.perf_counter() - start
+    solver = {"solver": "liblinear"} if len(np.unique(y_train)) == 2 else {"solver": "lbfgs", "max_iter": 1000}
     scores = {}
     for c in c_values:
-        model = LogisticRegression(C=c, solver="liblinear").fit(x_fit, y_train[fit_rows])
+        model = LogisticRegression(C=c, **solver).fit(x_fit, y_train[fit_rows])
         scores[c] = float(model.score(x_val, y_train[val_rows]))
     best = max(scores, key=scores.get)
     x_train = sp.vstack([x_fit, x_val], format="csr")
-    model = LogisticRegression(C=best, solver="liblinear").fit(x_train, np.concatenate([y_train[fit_rows],
-                                                                                        y_train[val_rows]]))
+    model = LogisticRegression(C=best, **solver).fit(x_train, np.concatenate([y_train[fit_rows], y_train[val_rows]]))
     seconds = time.perf_counter() - start
     accuracy = float(model.score(vectorizer.transform(test_texts), y_test))
     return PeerResult("sklearn LogisticRegression (tf-idf, in memory)", accuracy, seconds, [(seconds, accuracy)],
-                      details={"C": best, "validation_accuracy": scores, "feature_seconds": round(feature_seconds, 1)})
+                      details={"C": best, "validation_accuracy": scores, "feature_seconds": round(feature_seconds, 1),
+                               "solver": solver["solver"]})
 
 
 _TOKEN = re.compile(r"[a-z0-9']+|[^a-z0-9'\s]")
@@ -256,7 +260,8 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
     """Train the guide's MLP with chapter 04's best pipeline, scoring the test set after every epoch.
 
     Args:
-        x_train, y_train, x_test, y_test: features and binary labels.
+        x_train, y_train, x_test, y_test: features and integer class labels (0..classes-1; two classes get the
+            guide's sigmoid unit, more its softmax).
         epochs: training epochs (fixed; chapter 04 found 4 a good count for IMDB).
         batch_size, steps_per_execution: as in ``bench/pipelines.py``'s ``tfdata_gather_spe16``.
         feature_seconds: time it took to build the features, added to every trace point.
@@ -271,9 +276,12 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
     from utils.runtime import set_seed
     from utils.tfdata import gathered_dataset
 
+    num_classes = max(2, int(max(y_train.max(), y_test.max())) + 1)
+    # The sigmoid unit of two classes takes float labels; a softmax takes the class indices.
+    as_labels = (lambda y: y.astype(np.float32)) if num_classes == 2 else (lambda y: y.astype(np.int64))
     set_seed(seed)
-    model = build_mlp(x_train.shape[1], 2, sparse_input=True, steps_per_execution=steps_per_execution)
-    dataset = gathered_dataset(x_train, y_train.astype(np.float32), batch_size, seed=seed)
+    model = build_mlp(x_train.shape[1], num_classes, sparse_input=True, steps_per_execution=steps_per_execution)
+    dataset = gathered_dataset(x_train, as_labels(y_train), batch_size, seed=seed)
     trace: list[tuple[float, float]] = []
 
     class TestTrace(keras.callbacks.Callback):
@@ -284,14 +292,14 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             spent = (trace[-1][0] if trace else feature_seconds) + time.perf_counter() - self.start
-            scores = self.model.evaluate(x_test, y_test.astype(np.float32), batch_size=1024, verbose=0,
+            scores = self.model.evaluate(x_test, as_labels(y_test), batch_size=1024, verbose=0,
                                          return_dict=True)
             trace.append((spent, float(scores["accuracy"])))
 
     model.fit(dataset, epochs=epochs, shuffle=False, verbose=0, callbacks=[TestTrace()])  # the dataset shuffles
     return PeerResult("our MLP: tf.data gather, steps_per_execution=16", trace[-1][1], trace[-1][0], trace,
                       details={"epochs": epochs, "batch_size": batch_size, "steps_per_execution": steps_per_execution,
-                               "feature_seconds": round(feature_seconds, 1)})
+                               "feature_seconds": round(feature_seconds, 1), "classes": num_classes})
 
 
 PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "mlp")

@@ -10,6 +10,7 @@ import pytest
 
 from bench import peers
 from utils import streaming
+from utils.readers import read_zhang_csv
 
 
 def synthetic_corpus(folder: Path, size: int, seed: int) -> streaming.DocumentFiles:
@@ -90,3 +91,27 @@ def test_fasttext_supervised_learns_with_one_model_per_epoch_count(tmp_path: Pat
 def test_run_peer_rejects_unknown_names() -> None:
     with pytest.raises(ValueError, match="unknown peer 'svm'"):
         peers.run_peer("svm")
+
+
+def ag_news_sample() -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The committed 300 real AG News rows (4 classes): the first 240 to train, the rest to test."""
+    texts, labels = read_zhang_csv(streaming.SAMPLES_DIR / "ag_news_test_head.csv", 4)
+    return texts[:240], labels[:240], texts[240:], labels[240:]
+
+
+def test_logistic_regression_takes_more_than_two_classes() -> None:
+    texts, labels, test_texts, test_labels = ag_news_sample()
+    result = peers.logistic_regression(texts, labels, test_texts, test_labels, c_values=(16.0,))
+    assert result.details["solver"] == "lbfgs"
+    assert result.test_accuracy > 0.5  # four classes: chance is about 0.25
+
+
+def test_mlp_gathered_takes_more_than_two_classes() -> None:
+    from utils.vectorize import vectorize_texts
+
+    texts, labels, test_texts, test_labels = ag_news_sample()
+    _, x_train, (x_test,), _ = vectorize_texts(texts, labels, test_texts)
+    result = peers.mlp_gathered(x_train, labels, x_test, test_labels, epochs=12, batch_size=32,
+                                steps_per_execution=1)
+    assert result.details["classes"] == 4 and len(result.trace) == 12
+    assert result.test_accuracy > 0.5
