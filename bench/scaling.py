@@ -422,16 +422,28 @@ def vectorizing_start_mb(results: Iterable[Mapping[str, Any]]) -> float:
     return float(np.median(starts))
 
 
+#: The approach whose training memory is a fixed-width row per document (20,000 float32 columns, however
+#: short the text): it grows with documents, every other approach's with what the documents hold.
+DENSE = "dense_in_memory"
+
+
 def required_mb(approach: str, n: float, fits: Mapping[str, Mapping[str, LinearFit | VectorizingFit]],
-                vectorizing_start: float) -> float:
+                vectorizing_start: float, sweep_documents: float | None = None) -> float:
     """Return the predicted peak RSS in MB of ``approach`` on ``n`` documents.
 
     For the approaches that vectorize in memory first (all but the streaming one
     and the vectorizing step itself), the vectorizing step's growth is added.
+
+    Args:
+        sweep_documents: the number of the sweep's documents that hold as many tokens as the ``n``
+            (default ``n``). The texts, the dictionary, the sparse matrix and the streaming cache grow with
+            tokens, so every fit is read there, except the dense matrix's training line (:data:`DENSE`),
+            which is read at ``n``.
     """
-    need = float(fits[approach]["memory"].predict(n))
+    tokens_n = n if sweep_documents is None else sweep_documents
+    need = float(fits[approach]["memory"].predict(n if approach == DENSE else tokens_n))
     if approach not in (STREAMING, VECTORIZING) and VECTORIZING in fits:
-        need += float(fits[VECTORIZING]["memory"].predict(n)) - vectorizing_start
+        need += float(fits[VECTORIZING]["memory"].predict(tokens_n)) - vectorizing_start
     return need
 
 
@@ -446,7 +458,9 @@ class Prediction:
         peak_gb: predicted peak RSS in GB.
         fits: budget in GB -> whether ``peak_gb`` fits in it.
         epoch_seconds: predicted seconds per epoch.
-        extrapolated: ``documents`` lies beyond the largest measured size.
+        extrapolated: a size the memory was predicted at lies beyond the largest measured size.
+        sweep_documents: the number of the sweep's documents the memory was predicted at: ``documents``, or
+            as many as hold the corpus's tokens (:func:`extrapolate`'s ``tokens_per_document``).
     """
 
     dataset: str
@@ -456,33 +470,64 @@ class Prediction:
     fits: dict[int, bool]
     epoch_seconds: float
     extrapolated: bool
+    sweep_documents: float
 
 
 def extrapolate(results: Sequence[Mapping[str, Any]], corpora: Mapping[str, int],
-                budgets_gb: Sequence[int] = BUDGETS_GB, vocabulary: VocabularyGrowth | None = None) -> list[Prediction]:
+                budgets_gb: Sequence[int] = BUDGETS_GB, vocabulary: VocabularyGrowth | None = None,
+                tokens_per_document: Mapping[str, float] | None = None) -> list[Prediction]:
     """Predict peak memory and time per epoch of every trained approach on every corpus.
 
     Args:
         results: the sweep's results (must include the vectorizing step).
         corpora: dataset name -> number of training documents (e.g. from ``REGISTRY[...].train_size``).
         budgets_gb: memory budgets of the verdicts.
-        vocabulary: passed to :func:`fit_growth` (the vectorizing step's shape).
+        vocabulary: the sweep corpus's vocabulary growth, passed to :func:`fit_growth` (the vectorizing
+            step's shape).
+        tokens_per_document: dataset name -> its mean tokens per document. Given, memory is predicted at the
+            number of the sweep's documents that hold as many tokens
+            (``documents * tokens_per_document / vocabulary.tokens_per_document``): the texts, the sparse
+            matrix and the dictionary grow with tokens, not documents (the dense matrix does not:
+            :func:`required_mb`). Time per epoch stays at ``documents``: an epoch takes one step per batch of
+            documents, whatever their length. Needs ``vocabulary``.
 
     Returns:
         One :class:`Prediction` per corpus and approach (the vectorizing step is folded into the others).
+
+    Raises:
+        ValueError: ``tokens_per_document`` without ``vocabulary``, or without a corpus of ``corpora``.
     """
+    if tokens_per_document is not None:
+        if vocabulary is None:
+            raise ValueError("tokens_per_document needs the sweep corpus's vocabulary (its tokens per document)")
+        missing = sorted(set(corpora) - set(tokens_per_document))
+        if missing:
+            raise ValueError(f"tokens_per_document has no entry for {missing}")
     fits = fit_growth(results, vocabulary)
     start = vectorizing_start_mb(results)
     rows = []
     for dataset, documents in corpora.items():
+        sweep_documents = float(documents) if tokens_per_document is None else \
+            documents * tokens_per_document[dataset] / vocabulary.tokens_per_document
         for approach, fit in fits.items():
             if approach == VECTORIZING:
                 continue
-            peak_gb = required_mb(approach, documents, fits, start) / 1000
+            peak_gb = required_mb(approach, documents, fits, start, sweep_documents) / 1000
             rows.append(Prediction(dataset, documents, approach, peak_gb, {b: peak_gb <= b for b in budgets_gb},
                                    max(float(fit["time"].predict(documents)), 0.0),
-                                   documents > fit["memory"].largest_measured))
+                                   max(documents if approach == DENSE else 0, sweep_documents)
+                                   > fit["memory"].largest_measured, sweep_documents))
     return rows
+
+
+def standin_tokens_per_document(path: str | Path = REPO_ROOT / "results" / "standins.json") -> dict[str, float]:
+    """Return each dataset's mean tokens per training document, as its stand-in holds them (``bench/standins.py``).
+
+    A stand-in's text has the published bytes per row of its dataset (:mod:`utils.standins`), so this is
+    the dataset's size in tokens as far as the published statistics tell it.
+    """
+    records = json.loads(Path(path).read_text())["standins"]
+    return {r["dataset"]: r["points"][-1]["tokens"] / r["points"][-1]["documents"] for r in records}
 
 
 def format_duration(seconds: float) -> str:
@@ -503,6 +548,73 @@ def format_predictions(rows: Sequence[Prediction], budgets_gb: Sequence[int] = B
         mark = "*" if row.extrapolated else " "
         lines.append(f"{row.dataset:<17}{row.documents:>10,}{mark} {row.approach:<22}{row.peak_gb:>9.1f}" + "".join(
             f"{'yes' if row.fits[b] else 'no':>7}" for b in budgets_gb) + f"{format_duration(row.epoch_seconds):>10}")
+    return "\n".join(lines)
+
+
+#: The sweep's approaches that ``bench/seed_scale.py`` measured at full size, and that script's names for them.
+MEASURED_AS = {"sparse_in_memory": "guide_in_memory", STREAMING: "streaming"}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One extrapolated approach on one corpus next to what chapter 10 measured for it at full size.
+
+    Attributes:
+        dataset, documents, approach: as in :class:`Prediction`.
+        gb_by_documents, gb_by_tokens: the predicted peak RSS in GB, read by documents and by tokens.
+        gb_measured: the measured peak RSS in GB (``bench/seed_scale.py``'s ``peak_rss_mb`` / 1000).
+        exceeded_budget: the measured run stopped at its memory budget, so it needed more than ``gb_measured``.
+        epoch_predicted_s: the predicted seconds per epoch.
+        epoch_measured_s: the measured seconds of the run's last epoch (after warm-up), ``None`` if it stopped.
+    """
+
+    dataset: str
+    documents: int
+    approach: str
+    gb_by_documents: float
+    gb_by_tokens: float
+    gb_measured: float
+    exceeded_budget: bool
+    epoch_predicted_s: float
+    epoch_measured_s: float | None
+
+
+def against_measured(by_documents: Sequence[Prediction], by_tokens: Sequence[Prediction],
+                     records: Sequence[Mapping[str, Any]]) -> list[Measured]:
+    """Pair the predictions of the approaches chapter 10 measured (:data:`MEASURED_AS`) with its measurements.
+
+    Args:
+        by_documents, by_tokens: :func:`extrapolate`'s rows without and with ``tokens_per_document``.
+        records: ``bench/seed_scale.py``'s records (``results/10_seed_scale.json``).
+
+    Returns:
+        One :class:`Measured` per corpus and approach that has a record; pairs without one are left out.
+    """
+    measured = {(r["dataset"], r["route"]): r for r in records}
+    tokens = {(p.dataset, p.approach): p for p in by_tokens}
+    rows = []
+    for row in by_documents:
+        record = measured.get((row.dataset, MEASURED_AS.get(row.approach)))
+        if record is None or record["peak_rss_mb"] is None:
+            continue
+        completed = record["status"] == "completed"
+        rows.append(Measured(row.dataset, row.documents, row.approach, row.peak_gb,
+                             tokens[row.dataset, row.approach].peak_gb, record["peak_rss_mb"] / 1000, not completed,
+                             row.epoch_seconds, record["details"]["epoch_seconds"][-1] if completed else None))
+    return rows
+
+
+def format_against_measured(rows: Sequence[Measured]) -> str:
+    """Return :func:`against_measured`'s rows as a text table; ``>`` marks a run stopped at its budget."""
+    header = (f"{'dataset':<17}{'documents':>10}  {'approach':<21}{'GB by documents':>16}{'GB by tokens':>13}"
+              f"{'GB measured':>12}{'epoch predicted':>16}{'epoch measured':>15}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        stopped = ">" if row.exceeded_budget else " "
+        epoch = "stopped" if row.epoch_measured_s is None else format_duration(row.epoch_measured_s)
+        lines.append(f"{row.dataset:<17}{row.documents:>10,}  {row.approach:<21}{row.gb_by_documents:>16.1f}"
+                     f"{row.gb_by_tokens:>13.1f}{stopped:>7}{row.gb_measured:>5.1f}"
+                     f"{format_duration(row.epoch_predicted_s):>16}{epoch:>15}")
     return "\n".join(lines)
 
 

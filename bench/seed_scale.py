@@ -33,7 +33,7 @@ record with ``status: "exceeded_budget"`` and the stage it was in
 (``stage_at_limit``), and exits at once: a route that needs more memory than
 the budget fails cleanly instead of swapping the machine to a halt.
 
-**The figures.** ``seconds``: from the child's first stage to its test score;
+**The figures.** ``seconds``: from the start of the route in its child (its imports included) to its test score;
 ``docs_per_s``: training documents processed per second of the stages before
 ``test`` (``rows_train`` × epochs or passes, features included); ``peak_rss_mb``
 the largest RSS sampled; ``timeline``: the RSS samples (thinned), with a mark
@@ -41,7 +41,7 @@ at the start of each stage.
 
 Usage::
 
-    python bench/seed_scale.py --quick --json /tmp/seed_scale.json   # 1 % stand-ins of AG News and Amazon: ~4 min
+    python bench/seed_scale.py --quick --json /tmp/seed_scale.json   # 1 % stand-ins of AG News and Amazon: ~2 min
     python bench/seed_scale.py --json results/10_seed_scale.json     # all four at full size: hours on 2 cores
     python bench/seed_scale.py --json results/10_seed_scale.json --datasets amazon_polarity --resume
 """
@@ -329,7 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run every route on every stand-in, print one line each, write the JSON after each record."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_SCALE:.0%} stand-ins of {' and '.join(QUICK_DATASETS)} (a CI check, not figures)")
+                        help=f"{QUICK_SCALE * 100:.0f}%% stand-ins of {' and '.join(QUICK_DATASETS)} "
+                             "(a CI check, not figures)")
     parser.add_argument("--json", type=Path, help="write the records here (replaced whole after each record)")
     parser.add_argument("--datasets", nargs="+", choices=sorted(standins.STANDINS), help="these stand-ins only")
     parser.add_argument("--routes", nargs="+", choices=ROUTES, help="these routes only")

@@ -86,7 +86,7 @@ def measure(name: str, out_dir: Path, scale: float, seed: int) -> dict[str, Any]
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: write and check the stand-ins, print one line each, optionally write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SCALE:.0%} of the published rows")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SCALE * 100:.0f}%% of the published rows")
     parser.add_argument("--json", type=Path, help="write the results here (replaced whole)")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder of the stand-ins")
     parser.add_argument("--seed", type=int, default=0)

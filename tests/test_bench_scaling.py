@@ -91,6 +91,62 @@ def test_vectorizing_fit_recovers_the_heaps_shape_and_extrapolates_below_a_line(
     assert dense.peak_gb == pytest.approx((800 + 0.1 * 3.6e6 + shaped.predict(3.6e6) - 200) / 1000)
 
 
+def test_extrapolate_in_tokens_predicts_memory_at_the_documents_that_hold_as_many_tokens() -> None:
+    # a corpus of 3.6 M documents a quarter as long as the sweep's (25 tokens against 100): memory as at 0.9 M
+    by_documents = scaling.extrapolate(shaped_sweep(), {"short": 900_000}, vocabulary=SYNTHETIC_VOCABULARY)
+    by_tokens = scaling.extrapolate(shaped_sweep(), {"short": 3_600_000}, vocabulary=SYNTHETIC_VOCABULARY,
+                                    tokens_per_document={"short": 25.0})
+    same_tokens, short = by_documents[0], by_tokens[0]
+    assert short.sweep_documents == pytest.approx(900_000) and same_tokens.sweep_documents == 900_000
+    assert short.peak_gb == pytest.approx(same_tokens.peak_gb)
+    # time per epoch stays with the documents: four times the steps
+    assert short.epoch_seconds == pytest.approx(4 * same_tokens.epoch_seconds)
+    # the dense matrix's training line stays with the documents (a 20,000-column row however short the text)
+    renamed = [{**r, "approach": scaling.DENSE} if r["approach"] == "dense" else r for r in shaped_sweep()]
+    fits = scaling.fit_growth(renamed, SYNTHETIC_VOCABULARY)
+    dense = scaling.extrapolate(renamed, {"short": 3_600_000}, vocabulary=SYNTHETIC_VOCABULARY,
+                                tokens_per_document={"short": 25.0})[0]
+    vectorizing = fits[scaling.VECTORIZING]["memory"]
+    assert dense.peak_gb == pytest.approx((fits[scaling.DENSE]["memory"].predict(3_600_000)
+                                           + vectorizing.predict(900_000) - 200) / 1000)
+    with pytest.raises(ValueError, match="needs the sweep corpus's vocabulary"):
+        scaling.extrapolate(shaped_sweep(), {"short": 10}, tokens_per_document={"short": 25.0})
+    with pytest.raises(ValueError, match=r"no entry for \['other'\]"):
+        scaling.extrapolate(shaped_sweep(), {"short": 10, "other": 10}, vocabulary=SYNTHETIC_VOCABULARY,
+                            tokens_per_document={"short": 25.0})
+
+
+def test_standin_tokens_per_document_reads_the_committed_stand_ins() -> None:
+    tokens = scaling.standin_tokens_per_document()
+    assert set(tokens) == {"ag_news", "dbpedia", "yelp_polarity", "amazon_polarity"}
+    assert tokens["ag_news"] < tokens["dbpedia"] < tokens["amazon_polarity"] < tokens["yelp_polarity"]
+    assert 20 < tokens["ag_news"] < 60 and 100 < tokens["yelp_polarity"] < 200
+
+
+def test_against_measured_pairs_each_prediction_with_its_full_size_run() -> None:
+    streaming = scaling.STREAMING  # measured by chapter 10 as its "streaming" route
+    renamed = [{**r, "approach": streaming} if r["approach"] == "dense" else r for r in shaped_sweep()]
+    by_documents = scaling.extrapolate(renamed, {"big": 3_600_000, "small": 120_000}, vocabulary=SYNTHETIC_VOCABULARY)
+    by_tokens = scaling.extrapolate(renamed, {"big": 3_600_000, "small": 120_000}, vocabulary=SYNTHETIC_VOCABULARY,
+                                    tokens_per_document={"big": 25.0, "small": 50.0})
+    records = [
+        {"dataset": "big", "route": scaling.MEASURED_AS[streaming], "status": "exceeded_budget",
+         "peak_rss_mb": 16_400.0, "details": None},
+        {"dataset": "small", "route": scaling.MEASURED_AS[streaming], "status": "completed", "peak_rss_mb": 900.0,
+         "details": {"epoch_seconds": [30.0, 26.0]}},
+        {"dataset": "small", "route": "fasttext", "status": "completed", "peak_rss_mb": 700.0, "details": {}},
+    ]
+    rows = scaling.against_measured(by_documents, by_tokens, records)
+    assert [(r.dataset, r.approach) for r in rows] == [("big", streaming), ("small", streaming)]
+    big, small = rows
+    predicted = {(p.dataset, p.approach): p for p in by_tokens}
+    assert big.exceeded_budget and big.epoch_measured_s is None and big.gb_measured == 16.4
+    assert big.gb_by_tokens == predicted["big", streaming].peak_gb != big.gb_by_documents
+    assert not small.exceeded_budget and small.epoch_measured_s == 26.0  # the last epoch, after warm-up
+    table = scaling.format_against_measured(rows).splitlines()
+    assert "> 16.4" in table[2] and "stopped" in table[2] and table[3].endswith("26 s")
+
+
 def test_vectorizing_fit_rates_are_never_negative() -> None:
     sizes = [1000, 2000, 4000]
     fit = scaling.fit_vectorizing(sizes, [300.0, 290.0, 280.0], 200.0, SYNTHETIC_VOCABULARY)  # shrinking: noise
