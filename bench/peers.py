@@ -22,15 +22,24 @@ from it.
   file on disk. ``fasttext-wheel`` 0.9.2's ``predict`` fails under NumPy 2
   (``np.array(..., copy=False)``), so accuracy comes from its own
   ``model.test(path)`` (precision at 1, which is accuracy for one label per document).
+* :func:`vowpal_wabbit` — Vowpal Wabbit (``vowpalwabbit``): hashed word 1–2-grams
+  (``--ngram``, ``-b`` bits), a few passes over its own cache file, logistic
+  loss (one-against-all for more than two classes).
 * :func:`mlp_gathered` — our best batched pipeline of chapter 04 (sparse-input
   MLP, ``tf.data`` gathering CSR rows, ``steps_per_execution=16``).
 
 :func:`run_isolated` runs one peer, data loading included, in a fresh process
-(:func:`utils.processes.run_fresh`) so that its peak RSS is its own.
+(:func:`utils.processes.run_fresh`) so that its peak RSS is its own. As a script,
+every peer and every route of the series (the names that start with ``ours``)
+runs that way on the same split, with the same clock, into one JSON file::
+
+    python bench/peers.py --dataset imdb --quick --json /tmp/peers.json   # 2,000 documents: a CI check
+    python bench/peers.py --dataset imdb --json results/peers_imdb.json    # all 25,000 / 25,000
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import re
 import sys
@@ -47,8 +56,8 @@ import scipy.sparse as sp
 
 from utils import readers, streaming
 from utils.memory import MB, MemoryMonitor
-from utils.processes import run_fresh
-from utils.runtime import quiet_tensorflow
+from utils.processes import run_fresh, write_json
+from utils.runtime import machine_summary, package_versions, quiet_tensorflow
 from utils.vectorize import NgramVectorizer, vectorize_texts
 
 #: Test accuracy whose time to reach is reported.
@@ -254,6 +263,76 @@ def fasttext_supervised(train: streaming.DocumentStream, test: streaming.Documen
                                "threads": threads, "file_seconds": round(file_seconds, 1)})
 
 
+def vw_line(text: str, label: int, num_classes: int) -> str:
+    """Return one Vowpal Wabbit input line: the label (-1/1 for two classes, 1..k for more), then namespace ``t``.
+
+    The tokens are :func:`fasttext_line`'s; ``:`` and ``|``, which the VW format reserves, are dropped.
+    """
+    target = (1 if label == 1 else -1) if num_classes == 2 else label + 1
+    tokens = [token for token in fasttext_line(text).split() if token not in (":", "|")]
+    return f"{target} |t {' '.join(tokens)}\n"
+
+
+def write_vw_file(stream: streaming.DocumentStream, path: Path, chunk_size: int = 1000) -> int:
+    """Write ``stream`` to ``path`` in Vowpal Wabbit's text format, chunk by chunk; return the line count."""
+    lines = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for texts, labels in stream.chunks(chunk_size):
+            out.writelines(vw_line(text, label, stream.num_classes)
+                           for text, label in zip(texts, labels.tolist(), strict=True))
+            lines += len(texts)
+    return lines
+
+
+def vowpal_wabbit(train: streaming.DocumentStream, test: streaming.DocumentStream, *,
+                  passes: Sequence[int] = (1, 2, 3), bits: int = 20, ngram: int = 2, seed: int = 0,
+                  workdir: Path | None = None) -> PeerResult:
+    """Train Vowpal Wabbit once per entry of ``passes`` from a file on disk; the last one is the result.
+
+    Each model runs VW's own driver on the training file: it parses it into a
+    cache file (``--cache_file``, rebuilt by every model so that each time is a
+    whole run), then makes ``passes`` passes over the cache (``--holdout_off``:
+    every row trains). Features are hashed word 1..``ngram``-grams into
+    ``2**bits`` weights; the loss is logistic, with one-against-all
+    (``--oaa``) for more than two classes. Each trace point's time is writing the
+    training file plus that model's run; scoring (``-t``) is excluded.
+
+    Returns:
+        A :class:`PeerResult` with one trace point per entry of ``passes``.
+    """
+    from vowpalwabbit import Workspace
+
+    if not passes or min(passes) < 1:
+        raise ValueError(f"passes must be a non-empty list of counts >= 1, got {passes}")
+    classes = [] if train.num_classes == 2 else ["--oaa", str(train.num_classes)]
+    quiet = ["--quiet", "--random_seed", str(seed)]
+    with tempfile.TemporaryDirectory(prefix="vw-", dir=workdir) as tmp:
+        folder = Path(tmp)
+        start = time.perf_counter()
+        write_vw_file(train.sample(len(train), seed) if isinstance(train, streaming.DocumentFiles) else train,
+                      folder / "train.vw")
+        file_seconds = time.perf_counter() - start
+        write_vw_file(test, folder / "test.vw")
+        truth = np.array([int(line.split(" ", 1)[0]) for line in open(folder / "test.vw", encoding="utf-8")])
+        trace = []
+        for count in passes:
+            start = time.perf_counter()
+            Workspace(arg_list=["-d", str(folder / "train.vw"), "--cache_file", str(folder / "train.cache"), "-k",
+                                "--passes", str(count), "--holdout_off", "-b", str(bits), "--ngram", f"t{ngram}",
+                                "--loss_function", "logistic", "-f", str(folder / "model.vw"), *classes,
+                                *quiet]).finish()
+            seconds = file_seconds + time.perf_counter() - start
+            Workspace(arg_list=["-t", "-i", str(folder / "model.vw"), "-d", str(folder / "test.vw"), "-p",
+                                str(folder / "predictions.txt"), *quiet]).finish()
+            predicted = np.loadtxt(folder / "predictions.txt", usecols=0, ndmin=1)
+            if train.num_classes == 2:
+                predicted = np.where(predicted > 0, 1, -1)
+            trace.append((seconds, float(np.mean(predicted == truth))))
+    return PeerResult("Vowpal Wabbit (hashed 1-2-grams, cache file)", trace[-1][1], trace[-1][0], trace,
+                      details={"passes": list(passes), "bits": bits, "ngram": ngram, "loss": "logistic",
+                               "file_seconds": round(file_seconds, 1)})
+
+
 def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix, y_test: np.ndarray, *,
                  epochs: int = 4, batch_size: int = 128, steps_per_execution: int = 16,
                  feature_seconds: float = 0.0, seed: int = 0) -> PeerResult:
@@ -297,24 +376,31 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
             trace.append((spent, float(scores["accuracy"])))
 
     model.fit(dataset, epochs=epochs, shuffle=False, verbose=0, callbacks=[TestTrace()])  # the dataset shuffles
-    return PeerResult("our MLP: tf.data gather, steps_per_execution=16", trace[-1][1], trace[-1][0], trace,
+    return PeerResult("ours: MLP, tf.data gather, steps_per_execution=16", trace[-1][1], trace[-1][0], trace,
                       details={"epochs": epochs, "batch_size": batch_size, "steps_per_execution": steps_per_execution,
                                "feature_seconds": round(feature_seconds, 1), "classes": num_classes})
 
 
-PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "mlp")
+#: Every contender of the race; the series' own routes are the names that start with ``ours``.
+PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "vowpal_wabbit", "ours_mlp_gathered")
+#: The Python package each peer needs beyond the series' own (imported inside the peer).
+PACKAGES = {"fasttext": "fasttext", "vowpal_wabbit": "vowpalwabbit"}
 
 
 def missing_package(name: str) -> str | None:
     """Return why peer ``name`` cannot run here (its package is not installed), or ``None`` if it can.
 
     fastText's prebuilt wheel (``fasttext-wheel`` 0.9.2) exists for Python 3.11 and 3.12 only, so the
-    requirements install it there and the fastText peer is skipped on Python 3.13.
+    requirements install it there and the fastText peer is skipped on Python 3.13. ``vowpalwabbit`` 9.11.9
+    has wheels for 3.11 to 3.13.
     """
-    if name == "fasttext" and importlib.util.find_spec("fasttext") is None:
+    package = PACKAGES.get(name)
+    if package is None or importlib.util.find_spec(package) is not None:
+        return None
+    if name == "fasttext":
         return (f"the fasttext package is not installed (fasttext-wheel 0.9.2 has wheels for Python 3.11 and "
                 f"3.12, this is {sys.version.split()[0]})")
-    return None
+    return f"the {package} package is not installed"
 
 
 def imdb_streams(seed: int = 0) -> tuple[streaming.DocumentFiles, streaming.DocumentFiles]:
@@ -341,6 +427,8 @@ def run_peer(name: str, seed: int = 0, limit: int | None = None, **options: Any)
         return sgd_out_of_core(train, test, seed=seed, **options)
     if name == "fasttext":
         return fasttext_supervised(train, test, seed=seed, **options)
+    if name == "vowpal_wabbit":
+        return vowpal_wabbit(train, test, seed=seed, **options)
     train_texts = [readers.read_document(p) for p in train.paths]
     test_texts = [readers.read_document(p) for p in test.paths]
     if name == "logistic_regression":
@@ -393,3 +481,81 @@ def plot_peers(results: Sequence[PeerResult], target: float = TARGET_ACCURACY):
     bar_ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
+
+
+#: Each contender's settings: the full race, and ``--quick`` (fewer passes and epochs, a CI check).
+RACE_OPTIONS = {
+    "sgd_out_of_core": {"passes": 3},
+    "logistic_regression": {},
+    "fasttext": {"epochs": (1, 2, 3, 5)},
+    "vowpal_wabbit": {"passes": (1, 2, 3)},
+    "ours_mlp_gathered": {"epochs": 4},
+}
+QUICK_OPTIONS = {
+    "sgd_out_of_core": {"passes": 2},
+    "logistic_regression": {"c_values": (4.0, 16.0)},
+    "fasttext": {"epochs": (1, 2)},
+    "vowpal_wabbit": {"passes": (1, 2)},
+    "ours_mlp_gathered": {"epochs": 2},
+}
+#: Training and test documents of a ``--quick`` race.
+QUICK_LIMIT = 2000
+
+
+def peer_versions() -> dict[str, str]:
+    """Return the versions of the peers' own packages that are installed (fastText's wheel, Vowpal Wabbit)."""
+    from importlib import metadata
+
+    versions = {}
+    for distribution in ("fasttext-wheel", "vowpalwabbit"):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def race_record(key: str, result: PeerResult, target: float = TARGET_ACCURACY) -> dict[str, Any]:
+    """Return one contender's record: ``name`` (its key in :data:`PEERS`), ``label``, the figures and the trace."""
+    return {"name": key, "label": result.name, "test_accuracy": round(result.test_accuracy, 4),
+            "seconds": round(result.seconds, 2), "time_to_target_s": time_to_reach(result.trace, target),
+            "peak_rss_mb": result.peak_rss_mb, "trace": [[round(t, 2), round(a, 4)] for t, a in result.trace],
+            "details": result.details, "memory": result.memory}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: run every contender in a fresh process on the same split; print and write their records."""
+    parser = argparse.ArgumentParser(description="Every peer and every route of the series, each in a fresh "
+                                                 "process, on the same split, with the same clock.")
+    parser.add_argument("--dataset", choices=("imdb",), default="imdb", help="the corpus of the race")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK_LIMIT:,} training and test documents, fewer passes (a CI check, not figures)")
+    parser.add_argument("--json", type=Path, help="write the records here (replaced whole after each contender)")
+    parser.add_argument("--peers", nargs="+", choices=PEERS, help="these contenders only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    records: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
+    for key in args.peers or PEERS:
+        reason = missing_package(key)
+        if reason is not None:
+            skipped[key] = reason
+            print(f"{key}: skipped, {reason}", flush=True)
+            continue
+        options = (QUICK_OPTIONS if args.quick else RACE_OPTIONS)[key]
+        result = run_isolated(key, seed=args.seed, limit=QUICK_LIMIT if args.quick else None, **options)
+        records.append(race_record(key, result))
+        reached = records[-1]["time_to_target_s"]
+        print(f"{key}: test accuracy {result.test_accuracy:.4f} after {result.seconds:.1f} s, "
+              f"{TARGET_ACCURACY} {'at ' + format(reached, '.1f') + ' s' if reached is not None else 'not reached'}, "
+              f"peak {result.peak_rss_mb:,.0f} MB", flush=True)
+        if args.json:
+            write_json(args.json, {"dataset": args.dataset, "quick": args.quick, "seed": args.seed,
+                                   "target_accuracy": TARGET_ACCURACY, "machine": machine_summary(),
+                                   "versions": {**package_versions(), **peer_versions()}, "skipped": skipped,
+                                   "records": records})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,9 @@
-"""Tests of utils.peers on a small synthetic corpus (written to a temporary folder; it says so: words chosen so that
+"""Tests of bench.peers on a small synthetic corpus (written to a temporary folder; it says so: words chosen so that
 the label is learnable) and on the pure helpers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,55 @@ def test_mlp_gathered_takes_more_than_two_classes() -> None:
                                 steps_per_execution=1)
     assert result.details["classes"] == 4 and len(result.trace) == 12
     assert result.test_accuracy > 0.5
+
+
+def test_vw_line_writes_the_label_and_drops_the_reserved_characters() -> None:
+    assert peers.vw_line("Great fun: a|b <br />End!", 1, 2) == "1 |t great fun a b end !\n"
+    assert peers.vw_line("Bad.", 0, 2) == "-1 |t bad .\n"
+    assert peers.vw_line("World news", 3, 4) == "4 |t world news\n"  # classes 0..3 are VW's 1..4
+
+
+def test_vowpal_wabbit_learns_with_one_model_per_pass_count(tmp_path: Path) -> None:
+    pytest.importorskip("vowpalwabbit")
+    train = synthetic_corpus(tmp_path / "train", 300, seed=3)
+    test = synthetic_corpus(tmp_path / "test", 100, seed=4)
+    result = peers.vowpal_wabbit(train, test, passes=(1, 3), bits=16, workdir=tmp_path)
+    assert len(result.trace) == 2 and result.test_accuracy == result.trace[-1][1] > 0.9
+    assert result.details["passes"] == [1, 3] and result.seconds == result.trace[-1][0] > 0
+    assert not list(tmp_path.glob("vw-*"))  # its files, cache included, are removed
+    with pytest.raises(ValueError, match="passes"):
+        peers.vowpal_wabbit(train, test, passes=())
+
+
+def test_vowpal_wabbit_takes_more_than_two_classes(tmp_path: Path) -> None:
+    pytest.importorskip("vowpalwabbit")
+    folder = tmp_path / "ag"
+    folder.mkdir()
+    csv = (streaming.SAMPLES_DIR / "ag_news_test_head.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "train.csv").write_text("".join(csv[:240]), encoding="utf-8")
+    (folder / "test.csv").write_text("".join(csv[240:]), encoding="utf-8")
+    train, test = streaming.ZhangCsvRows(folder / "train.csv", 4), streaming.ZhangCsvRows(folder / "test.csv", 4)
+    result = peers.vowpal_wabbit(train, test, passes=(5,), bits=18, workdir=tmp_path)
+    assert result.test_accuracy > 0.5  # four classes: chance is about 0.25
+
+
+def test_missing_package_names_the_package_of_a_peer_that_cannot_run(monkeypatch) -> None:
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
+    assert peers.missing_package("vowpal_wabbit") == "the vowpalwabbit package is not installed"
+    assert "fasttext-wheel 0.9.2" in peers.missing_package("fasttext")
+    assert peers.missing_package("sgd_out_of_core") is None  # scikit-learn is always there
+
+
+def test_quick_race_writes_one_record_per_contender(tmp_path: Path) -> None:
+    path = tmp_path / "race.json"
+    assert peers.main(["--dataset", "imdb", "--quick", "--json", str(path),
+                       "--peers", "sgd_out_of_core", "ours_mlp_gathered"]) == 0
+    race = json.loads(path.read_text())
+    assert race["quick"] and race["dataset"] == "imdb" and race["target_accuracy"] == peers.TARGET_ACCURACY
+    assert [r["name"] for r in race["records"]] == ["sgd_out_of_core", "ours_mlp_gathered"]
+    for record, passes in zip(race["records"], (2, 2), strict=True):
+        assert len(record["trace"]) == passes and record["peak_rss_mb"] > 100
+        assert record["seconds"] == record["trace"][-1][0] and 0.5 < record["test_accuracy"] <= 1
+        reached = [t for t, accuracy in record["trace"] if accuracy >= peers.TARGET_ACCURACY]
+        assert record["time_to_target_s"] == (reached[0] if reached else None)
+    assert race["records"][1]["label"].startswith("ours")
