@@ -308,9 +308,10 @@ class Novelty:
     coined words for the missing words (each a new word and two new bigrams),
     and words of the row copied to another place of it for the missing 1–2-grams. The bigrams already
     seen (those of the source, and those put in before) are kept in a Bloom
-    filter (``rbloom``), so a place that would repeat one is not used and the
-    count of new terms is exact, less the filter's false positives (0.1 %),
-    which only make a place be skipped.
+    filter (``rbloom``), so a place that would repeat one is not used. A false
+    positive of the filter (0.1 %) takes a new bigram for a seen one: a place is
+    skipped, or a bigram of the source or of a join between two source documents
+    goes uncounted, so the count of new terms is exact to about 0.1 %.
 
     Args:
         words_law, ngrams_law: distinct words and 1–2-grams against tokens.
