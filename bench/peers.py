@@ -214,15 +214,24 @@ def fasttext_line(text: str) -> str:
     return " ".join(_TOKEN.findall(text.replace("<br />", " ").lower()))
 
 
-def write_fasttext_file(stream: streaming.DocumentStream, path: Path, chunk_size: int = 1000) -> int:
-    """Write ``stream`` to ``path`` as ``__label__<k> <tokens>`` lines, chunk by chunk; return the line count."""
+def write_lines(stream: streaming.DocumentStream, path: Path, line: Callable[[str, int], str],
+                chunk_size: int = 1000) -> int:
+    """Write ``line(text, label)`` for every document of ``stream`` to ``path``, chunk by chunk; return the count.
+
+    The training files of fastText and Vowpal Wabbit are written this way: one document per line, never the
+    whole stream in memory.
+    """
     lines = 0
     with open(path, "w", encoding="utf-8") as out:
         for texts, labels in stream.chunks(chunk_size):
-            out.writelines(f"__label__{label} {fasttext_line(text)}\n" for text, label in zip(texts, labels.tolist(),
-                                                                                          strict=True))
+            out.writelines(line(text, label) for text, label in zip(texts, labels.tolist(), strict=True))
             lines += len(texts)
     return lines
+
+
+def write_fasttext_file(stream: streaming.DocumentStream, path: Path, chunk_size: int = 1000) -> int:
+    """Write ``stream`` to ``path`` as ``__label__<k> <tokens>`` lines, chunk by chunk; return the line count."""
+    return write_lines(stream, path, lambda text, label: f"__label__{label} {fasttext_line(text)}\n", chunk_size)
 
 
 def fasttext_supervised(train: streaming.DocumentStream, test: streaming.DocumentStream, *,
@@ -274,14 +283,8 @@ def vw_line(text: str, label: int, num_classes: int) -> str:
 
 
 def write_vw_file(stream: streaming.DocumentStream, path: Path, chunk_size: int = 1000) -> int:
-    """Write ``stream`` to ``path`` in Vowpal Wabbit's text format, chunk by chunk; return the line count."""
-    lines = 0
-    with open(path, "w", encoding="utf-8") as out:
-        for texts, labels in stream.chunks(chunk_size):
-            out.writelines(vw_line(text, label, stream.num_classes)
-                           for text, label in zip(texts, labels.tolist(), strict=True))
-            lines += len(texts)
-    return lines
+    """Write ``stream`` to ``path`` in Vowpal Wabbit's text format (:func:`vw_line`); return the line count."""
+    return write_lines(stream, path, lambda text, label: vw_line(text, label, stream.num_classes), chunk_size)
 
 
 def vowpal_wabbit(train: streaming.DocumentStream, test: streaming.DocumentStream, *,
@@ -385,6 +388,8 @@ def mlp_gathered(x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_mat
 PEERS = ("sgd_out_of_core", "logistic_regression", "fasttext", "vowpal_wabbit", "ours_mlp_gathered")
 #: The Python package each peer needs beyond the series' own (imported inside the peer).
 PACKAGES = {"fasttext": "fasttext", "vowpal_wabbit": "vowpalwabbit"}
+#: Their distributions, whose versions a race reports where they are installed.
+PEER_DISTRIBUTIONS = ("fasttext-wheel", "vowpalwabbit")
 
 
 def missing_package(name: str) -> str | None:
@@ -502,19 +507,6 @@ QUICK_OPTIONS = {
 QUICK_LIMIT = 2000
 
 
-def peer_versions() -> dict[str, str]:
-    """Return the versions of the peers' own packages that are installed (fastText's wheel, Vowpal Wabbit)."""
-    from importlib import metadata
-
-    versions = {}
-    for distribution in ("fasttext-wheel", "vowpalwabbit"):
-        try:
-            versions[distribution] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def race_record(key: str, result: PeerResult, target: float = TARGET_ACCURACY) -> dict[str, Any]:
     """Return one contender's record: ``name`` (its key in :data:`PEERS`), ``label``, the figures and the trace."""
     return {"name": key, "label": result.name, "test_accuracy": round(result.test_accuracy, 4),
@@ -552,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             write_json(args.json, {"dataset": args.dataset, "quick": args.quick, "seed": args.seed,
                                    "target_accuracy": TARGET_ACCURACY, "machine": machine_summary(),
-                                   "versions": {**package_versions(), **peer_versions()}, "skipped": skipped,
+                                   "versions": package_versions(optional=PEER_DISTRIBUTIONS), "skipped": skipped,
                                    "records": records})
     return 0
 

@@ -124,6 +124,14 @@ def test_vw_line_writes_the_label_and_drops_the_reserved_characters() -> None:
     assert peers.vw_line("World news", 3, 4) == "4 |t world news\n"  # classes 0..3 are VW's 1..4
 
 
+def test_write_vw_file_writes_one_labelled_line_per_document(tmp_path: Path) -> None:
+    stream = synthetic_corpus(tmp_path / "docs", 7, seed=1)
+    out = tmp_path / "train.vw"
+    assert peers.write_vw_file(stream, out, chunk_size=3) == 7
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [line.split(" |t ")[0] for line in lines] == [("1" if y == 1 else "-1") for y in stream.labels]
+
+
 def test_vowpal_wabbit_learns_with_one_model_per_pass_count(tmp_path: Path) -> None:
     pytest.importorskip("vowpalwabbit")
     train = synthetic_corpus(tmp_path / "train", 300, seed=3)

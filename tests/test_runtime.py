@@ -31,3 +31,11 @@ def test_show_refuses_private_names() -> None:
 
     with pytest.raises(ValueError, match="_hidden is private"):
         show(_hidden)
+
+
+def test_package_versions_reports_optional_distributions_only_where_installed() -> None:
+    from utils.runtime import REPORTED_PACKAGES, package_versions
+
+    versions = package_versions(optional=("hypothesis", "no-such-distribution-here"))
+    assert set(versions) == {"python", *REPORTED_PACKAGES, "hypothesis"}
+    assert versions["hypothesis"].count(".") >= 1

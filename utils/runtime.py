@@ -6,6 +6,7 @@ import inspect
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 
 import psutil
@@ -43,9 +44,20 @@ def machine_summary() -> str:
             f"{psutil.virtual_memory().total / GB:.1f} GB RAM")
 
 
-def package_versions() -> dict[str, str]:
-    """Return Python's version and those of :data:`REPORTED_PACKAGES` (for results files)."""
-    return {"python": sys.version.split()[0], **{name: metadata.version(name) for name in REPORTED_PACKAGES}}
+def package_versions(optional: Sequence[str] = ()) -> dict[str, str]:
+    """Return Python's version and those of :data:`REPORTED_PACKAGES` (for results files).
+
+    Args:
+        optional: more distributions, reported where installed (e.g. a peer's package that has no wheel for
+            every Python the series supports) and left out where not.
+    """
+    versions = {"python": sys.version.split()[0], **{name: metadata.version(name) for name in REPORTED_PACKAGES}}
+    for name in optional:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def describe_machine() -> str:
