@@ -19,12 +19,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("utils.memory", "utils.processes", "utils.readers", "utils.sparse"),
     ("utils.datasets", "utils.batching", "utils.plots", "utils.runtime"),
     ("utils.streaming", "utils.vectorize", "utils.feature_cache", "utils.results", "utils.shards"),
-    ("utils.hashed_tfidf", "utils.tfdata", "utils.pydataset", "utils.models", "utils.vocabulary"),
+    ("utils.hashed_tfidf", "utils.tfdata", "utils.graindata", "utils.pydataset", "utils.models", "utils.vocabulary"),
     ("utils.sequence", "utils.callbacks", "utils.standins"),
     ("utils.resumable", "utils.multi_worker"),
     ("bench",),
     ("bench.memory_scaling", "bench.pipelines", "bench.peers", "bench.vocabulary_growth", "bench.standins"),
-    ("bench.scaling", "bench.seed_scale"),
+    ("bench.scaling", "bench.seed_scale", "bench.backends"),
 ]
 LAYER_OF = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 

@@ -33,6 +33,16 @@ def child_sleeps(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def child_starts_a_process() -> int:
+    """Run in the child: start a process of its own (a daemon may not) and return its exit code."""
+    import multiprocessing
+
+    grandchild = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    grandchild.start()
+    grandchild.join()
+    return grandchild.exitcode
+
+
 def test_run_fresh_returns_the_result_computed_in_another_process() -> None:
     pid, total = run_fresh(child_pid_and_sum, 1, 2, 3, scale=10)
     assert total == 60
@@ -55,6 +65,12 @@ def test_run_fresh_kills_a_child_that_runs_out_of_time() -> None:
     with pytest.raises(ChildProcessError, match="did not finish within 2 s; killed it"):
         run_fresh(child_sleeps, 60, timeout=2)
     assert time.perf_counter() - start < 20
+
+
+def test_run_fresh_child_may_start_processes_only_when_not_a_daemon() -> None:
+    assert run_fresh(child_starts_a_process, daemon=False) == 0
+    with pytest.raises(ChildProcessError, match="daemonic processes are not allowed to have children"):
+        run_fresh(child_starts_a_process)
 
 
 def test_staging_folders_of_dead_processes_are_removed_and_live_ones_kept(tmp_path: Path) -> None:

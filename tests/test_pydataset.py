@@ -14,7 +14,8 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from utils.pydataset import CsrBatches, TextBatches, epoch_order, to_tf_sparse
+from utils.pydataset import CsrBatches, TextBatches, epoch_order
+from utils.sparse import to_tf_sparse
 
 
 def make_sparse(n: int, features: int = 10, seed: int = 0) -> sp.csr_matrix:

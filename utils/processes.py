@@ -198,7 +198,8 @@ def _call_in_child(connection, module: str, name: str, args: tuple, kwargs: dict
         connection.close()
 
 
-def run_fresh(function: Callable[..., Any], /, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+def run_fresh(function: Callable[..., Any], /, *args: Any, timeout: float | None = None, daemon: bool = True,
+              **kwargs: Any) -> Any:
     """Call ``function(*args, **kwargs)`` in a new Python interpreter and return its result.
 
     The child is started with ``multiprocessing``'s ``"spawn"`` method on every
@@ -206,6 +207,8 @@ def run_fresh(function: Callable[..., Any], /, *args: Any, timeout: float | None
     function's module (by name, so it must be a module-level function of an
     importable module or of the script being run) and inherits this
     process's environment variables. Arguments and result must be picklable.
+    The child is a daemon (it ends with this process) unless ``daemon=False``,
+    which work that starts processes of its own needs (a daemon may not).
 
     Raises:
         ChildProcessError: the function raised (the message holds the child's
@@ -215,7 +218,7 @@ def run_fresh(function: Callable[..., Any], /, *args: Any, timeout: float | None
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_call_in_child, daemon=True,
+    child = context.Process(target=_call_in_child, daemon=daemon,
                             args=(sender, function.__module__, function.__qualname__, args, kwargs))
     child.start()
     sender.close()

@@ -9,7 +9,8 @@ processes with ``use_multiprocessing=True``) and put the results back in
 order: the thing a shared generator cannot do.
 
 * :class:`CsrBatches` batches rows of an in-memory matrix (the tf-idf vectors)
-  as dense arrays or as ``tf.SparseTensor``.
+  as dense arrays or as the backend's sparse tensor (``tf.SparseTensor`` on
+  TensorFlow, a padded ``BCOO`` on JAX; chapter 12).
 * :class:`TextBatches` vectorizes raw texts per batch, the CPU-heavy case in
   which extra workers can pay off.
 
@@ -23,14 +24,14 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
 import scipy.sparse as sp
-import tensorflow as tf
 
 from utils.batching import check_batch_arguments, epoch_order, resolve_seed, steps_per_epoch, take_rows
-from utils.sparse import to_tf_sparse
+from utils.sparse import SPARSE_BACKENDS, to_backend_sparse
 
 
 def check_picklable(dataset: object) -> None:
@@ -103,10 +104,12 @@ class CsrBatches(ShuffledBatches):
         x: samples, scipy sparse (read as CSR) or a numpy array.
         y: labels, one per row of ``x``.
         batch_size: samples per batch, >= 1.
-        sparse: return ``x`` batches as ``tf.SparseTensor`` (for a model built
-            with ``sparse_input=True``) instead of dense float32 arrays. Not
-            available with ``use_multiprocessing``: TensorFlow objects must not
-            be created in forked worker processes.
+        sparse: return ``x`` batches as the backend's sparse tensor (for a
+            model built with ``sparse_input=True``): ``tf.SparseTensor`` on
+            TensorFlow, a ``BCOO`` padded to a few shapes on JAX
+            (:func:`utils.sparse.to_jax_sparse`), instead of dense float32
+            arrays. Not available with ``use_multiprocessing``: TensorFlow and
+            JAX objects must not be created in forked worker processes.
         shuffle: reshuffle at the end of every epoch (seeded by ``seed`` and the epoch).
         seed: seed of the shuffling.
         workers, use_multiprocessing, max_queue_size: passed to ``keras.utils.PyDataset``.
@@ -122,22 +125,25 @@ class CsrBatches(ShuffledBatches):
                  use_multiprocessing: bool = False, max_queue_size: int = 10) -> None:
         x, y = check_batch_arguments(x, y, batch_size)
         if sparse and use_multiprocessing:
-            raise ValueError("sparse=True needs threads: tf.SparseTensor batches cannot be built in worker "
-                             "processes; use use_multiprocessing=False, or sparse=False")
+            raise ValueError("sparse=True needs threads: sparse tensors cannot be built in worker processes; "
+                             "use use_multiprocessing=False, or sparse=False")
+        if sparse and keras.backend.backend() not in SPARSE_BACKENDS:
+            raise ValueError(f"sparse=True needs a backend with sparse inputs ({', '.join(SPARSE_BACKENDS)}); "
+                             f"Keras runs on {keras.backend.backend()}: use sparse=False")
         super().__init__(len(y), batch_size, shuffle=shuffle, seed=seed, workers=workers,
                          use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size)
         self.x, self.y, self.sparse = x, y, sparse
         if use_multiprocessing:
             check_picklable(self)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray | tf.SparseTensor, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
         """Return batch ``index`` of the current epoch as ``(x_batch, y_batch)``."""
         rows = self.batch_index(index)
         x_batch = take_rows(self.x, rows, sparse=self.sparse)
         if self.sparse:
             # Keras turns scipy batches into tf.SparseTensor for generators, not for a PyDataset, where a
             # scipy batch fails with TypeError: the conversion belongs here.
-            x_batch = to_tf_sparse(x_batch)
+            x_batch = to_backend_sparse(x_batch)
         return x_batch, self.y[rows]
 
 

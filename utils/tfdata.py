@@ -42,7 +42,7 @@ import tensorflow as tf
 from utils import streaming
 from utils.batching import Batch, batch_generator, check_batch_arguments, steps_per_epoch
 from utils.feature_cache import FeatureCache
-from utils.sparse import sorted_csr, to_tf_sparse
+from utils.sparse import NSE_MULTIPLE, sorted_csr, to_tf_sparse
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -138,6 +138,29 @@ def gathered_dataset(x: sp.spmatrix, y: np.ndarray, batch_size: int = 128, *, sh
     if shuffle:
         rows = rows.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return rows.batch(batch_size).map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def pad_for_jax(dataset: tf.data.Dataset, nse_multiple: int = NSE_MULTIPLE) -> tf.data.Dataset:
+    """Return ``dataset``'s ``(tf.SparseTensor, labels)`` batches with their values padded for Keras' JAX backend.
+
+    On JAX, Keras turns each ``tf.SparseTensor`` batch into a ``BCOO`` array
+    with as many stored values as the batch has, a new shape for nearly every
+    batch, and JAX compiles the train step once per shape. Each batch gets
+    zeros at the out-of-range index ``dense_shape`` up to a multiple of
+    ``nse_multiple`` values: ``BCOO`` ignores them, so a few shapes remain (as
+    :func:`utils.sparse.to_jax_sparse` does for batches built in Python).
+    TensorFlow's own sparse ops reject such indices: use this on JAX only.
+    """
+    if nse_multiple < 1:
+        raise ValueError(f"nse_multiple must be >= 1, got {nse_multiple}")
+
+    def pad(batch: tf.SparseTensor, labels: tf.Tensor) -> tuple[tf.SparseTensor, tf.Tensor]:
+        extra = -tf.shape(batch.values, out_type=tf.int64)[0] % nse_multiple
+        indices = tf.concat([batch.indices, tf.tile(batch.dense_shape[tf.newaxis], [extra, 1])], axis=0)
+        values = tf.concat([batch.values, tf.zeros([extra], batch.values.dtype)], axis=0)
+        return tf.SparseTensor(indices, values, batch.dense_shape), labels
+
+    return dataset.map(pad, num_parallel_calls=AUTOTUNE)
 
 
 def constant_batch_dataset(x_batch: tf.Tensor | tf.SparseTensor, y_batch: np.ndarray) -> tf.data.Dataset:
