@@ -21,8 +21,9 @@ Routes (:data:`ROUTES`):
 Batches are sparse where the backend takes sparse input (TensorFlow: scipy CSR
 or ``tf.SparseTensor``; JAX: ``BCOO`` padded to a few shapes,
 :func:`utils.sparse.to_jax_sparse`) and dense float32 on PyTorch, whose
-``keras.Input(sparse=True)`` raises (one ``sparse_probe`` run records it).
-All routes compile with the same ``steps_per_execution``.
+``keras.Input(sparse=True)`` raises (a ``sparse_probe`` run records it). All
+routes compile with ``steps_per_execution=16`` except on PyTorch, whose
+backend accepts only 1 (a ``steps_probe`` run records that too).
 
 Usage::
 
@@ -65,6 +66,8 @@ BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 #: How to add the optional PyTorch backend (CPU wheel; PyPI's default wheel brings CUDA libraries).
 TORCH_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 STEPS_PER_EXECUTION = 16
+#: Backends on which ``model.compile`` accepts ``steps_per_execution`` > 1.
+MULTI_STEP_BACKENDS = ("tensorflow", "jax")
 WORKERS = 2
 
 
@@ -121,20 +124,24 @@ def last_line(error: BaseException | str) -> str:
 
 
 def run_route(backend: str, route: str, folder: Path, epochs: int, batch_size: int, seed: int,
-              sparse: bool | None = None) -> dict[str, Any]:
+              sparse: bool | None = None, steps_per_execution: int | None = None) -> dict[str, Any]:
     """Train with ``route`` on ``backend`` in this process; return the measurements (run it with ``run_fresh``).
 
     Must run in a process that has not imported Keras: the backend is chosen
-    here. ``sparse=None`` picks :func:`batch_kind`. A failure is returned as a
-    record with ``status="failed"`` and the exception's message, not raised.
+    here. ``sparse=None`` picks :func:`batch_kind`; ``steps_per_execution=None``
+    picks :data:`STEPS_PER_EXECUTION` where the backend takes it, else 1. A
+    failure is returned as a record with ``status="failed"`` and the
+    exception's message, not raised.
     """
     os.environ["KERAS_BACKEND"] = backend
     quiet_tensorflow()
     from utils.memory import MB, MemoryMonitor
 
     sparse = batch_kind(backend, route) == "sparse" if sparse is None else sparse
+    if steps_per_execution is None:
+        steps_per_execution = STEPS_PER_EXECUTION if backend in MULTI_STEP_BACKENDS else 1
     record: dict[str, Any] = {"backend": backend, "route": route, "description": ROUTES.get(route, route),
-                              "batches": "sparse" if sparse else "dense", "steps_per_execution": STEPS_PER_EXECUTION,
+                              "batches": "sparse" if sparse else "dense", "steps_per_execution": steps_per_execution,
                               "ms_per_step": None, "ms_per_step_each_epoch": None, "peak_rss_mb": None,
                               "test_accuracy": None, "status": "ok", "error": None}
     start = time.perf_counter()
@@ -150,7 +157,7 @@ def run_route(backend: str, route: str, folder: Path, epochs: int, batch_size: i
             x = sp.load_npz(folder / "x_train.npz").tocsr()
             y = np.load(folder / "y_train.npy")
             set_seed(seed)
-            model = build_mlp(x.shape[1], 2, sparse_input=sparse, steps_per_execution=STEPS_PER_EXECUTION)
+            model = build_mlp(x.shape[1], 2, sparse_input=sparse, steps_per_execution=steps_per_execution)
             data, fit_kwargs = build_route(route, x, y, batch_size, sparse, seed)
             clock = StepTimer()
             history = model.fit(data, epochs=epochs, shuffle=False, verbose=0,
@@ -223,25 +230,32 @@ def available(backend: str) -> bool:
 
 def run_all(folder: Path, backends: list[str], routes: list[str], epochs: int, batch_size: int, seed: int,
             timeout: float) -> list[dict[str, Any]]:
-    """Run every route on every backend, each in a fresh process; add the sparse probe on PyTorch."""
+    """Run every route on every backend, each in a fresh process.
+
+    Two probes follow on a backend that takes no sparse input or only one step per execution (PyTorch):
+    the generator route with sparse batches (``sparse_probe``) and with ``steps_per_execution=16``
+    (``steps_probe``), to record the messages they fail with.
+    """
     from utils.sparse import SPARSE_BACKENDS
 
-    runs = [(backend, route, None) for backend in backends for route in routes]
-    runs += [(backend, "generator", True) for backend in backends if backend not in SPARSE_BACKENDS]
+    runs = [(backend, route, None, None, route) for backend in backends for route in routes]
+    runs += [(backend, "generator", True, None, "sparse_probe") for backend in backends
+             if backend not in SPARSE_BACKENDS]
+    runs += [(backend, "generator", None, STEPS_PER_EXECUTION, "steps_probe") for backend in backends
+             if backend not in MULTI_STEP_BACKENDS]
     records = []
-    for backend, route, sparse in runs:
+    for backend, route, sparse, steps, name in runs:
         if not available(backend):
             record = {"backend": backend, "route": route, "status": "skipped", "error":
                       f"{BACKEND_PACKAGES[backend]} is not installed (optional: {TORCH_INSTALL})"
                       if backend == "torch" else f"{BACKEND_PACKAGES[backend]} is not installed"}
         else:
             try:
-                record = run_fresh(run_route, backend, route, folder, epochs, batch_size, seed, sparse,
+                record = run_fresh(run_route, backend, route, folder, epochs, batch_size, seed, sparse, steps,
                                    timeout=timeout, daemon=route != "pydataset_processes")
             except ChildProcessError as error:  # killed, hung or out of time: the process itself failed
                 record = {"backend": backend, "route": route, "status": "failed", "error": last_line(str(error))}
-        if sparse:
-            record["route"] = "sparse_probe"
+        record["route"] = name
         records.append(record)
         figures = (f"{record['ms_per_step']} ms/step, {record['peak_rss_mb']:.0f} MB, test {record['test_accuracy']}"
                    if record["status"] == "ok" else f"{record['status']}: {record['error']}")
@@ -311,6 +325,18 @@ def epoch_spread(record: dict[str, Any]) -> tuple[float, float]:
     return min(timed), max(timed)
 
 
+def training_peak_mb(record: dict[str, Any]) -> float:
+    """Highest RSS sampled until ``fit`` returned, in MB, read from the record's timeline.
+
+    The record's ``peak_rss_mb`` covers the whole process, scoring the test set
+    after training included. The timeline is thinned to 300 samples, so this is
+    a lower bound of the training peak, close to it.
+    """
+    memory = record["memory"]
+    returned = next(seconds for seconds, label in memory["marks"] if label == "fit returned")
+    return max(mb for seconds, mb in zip(memory["seconds"], memory["rss_mb"], strict=True) if seconds <= returned)
+
+
 def best_route(records: list[dict[str, Any]], backend: str) -> dict[str, Any] | None:
     """The completed route with the fewest ms per step on ``backend`` (``None`` if none completed)."""
     done = [r for r in records if r["backend"] == backend and r["status"] == "ok" and r["route"] in ROUTES]
@@ -318,8 +344,12 @@ def best_route(records: list[dict[str, Any]], backend: str) -> dict[str, Any] | 
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
-    """Return one line per route and backend: batches, ms per step (epoch spread), peak RSS, test accuracy or error."""
-    header = f"{'backend':<11}{'route':<21}{'batches':<8}{'ms/step':>8}{'spread':>16}{'peak MB':>9}{'test acc':>9}"
+    """Return one line per route and backend: batches, ms per step (epoch spread), peak RSS, test accuracy or error.
+
+    Two peaks: until ``fit`` returned (:func:`training_peak_mb`), and of the whole process, test scoring included.
+    """
+    header = (f"{'backend':<11}{'route':<21}{'batches':<8}{'ms/step':>8}{'spread':>16}{'train MB':>9}{'peak MB':>9}"
+              f"{'test acc':>9}")
     lines = [header, "-" * len(header)]
     for r in records:
         if r["status"] != "ok":
@@ -327,12 +357,13 @@ def format_table(records: list[dict[str, Any]]) -> str:
             continue
         low, high = epoch_spread(r)
         lines.append(f"{r['backend']:<11}{r['route']:<21}{r['batches']:<8}{r['ms_per_step']:>8.2f}"
-                     f"{f'{low:.2f}-{high:.2f}':>16}{r['peak_rss_mb']:>9.0f}{r['test_accuracy']:>9.4f}")
+                     f"{f'{low:.2f}-{high:.2f}':>16}{training_peak_mb(r):>9.0f}{r['peak_rss_mb']:>9.0f}"
+                     f"{r['test_accuracy']:>9.4f}")
     return "\n".join(lines)
 
 
 def plot_backends(records: list[dict[str, Any]], title: str = "") -> Figure:
-    """Plot ms per step (bars, with the epochs' spread) and peak RSS of every route, grouped by route, per backend.
+    """Plot ms per step (bars, epochs' spread, log scale) and the training peak RSS of every route, per backend.
 
     A route that failed or was skipped on a backend leaves its bar out and is marked ``x`` (failed) or ``-``.
     (Matplotlib is imported here: the training processes that import this module must not load it.)
@@ -345,7 +376,7 @@ def plot_backends(records: list[dict[str, Any]], title: str = "") -> Figure:
     width = 0.8 / max(len(present), 1)
     for i, backend in enumerate(present):
         positions = np.arange(len(routes)) + (i - (len(present) - 1) / 2) * width
-        for ax, key in ((speed_ax, "ms_per_step"), (memory_ax, "peak_rss_mb")):
+        for ax, key in ((speed_ax, "ms_per_step"), (memory_ax, "training_peak")):
             for x, route in zip(positions, routes, strict=True):
                 r = record_for(records, backend, route)
                 if r is None or r["status"] != "ok":
@@ -356,14 +387,17 @@ def plot_backends(records: list[dict[str, Any]], title: str = "") -> Figure:
                 if key == "ms_per_step":
                     low, high = epoch_spread(r)
                     error = [[r[key] - low], [high - r[key]]]
-                ax.bar(x, r[key], width, color=f"C{i}", yerr=error, capsize=3,
+                value = training_peak_mb(r) if key == "training_peak" else r[key]
+                ax.bar(x, value, width, color=f"C{i}", yerr=error, capsize=3,
                        label=backend if route == next(q for q in routes if record_for(records, backend, q)) else None)
-    for ax, label in ((speed_ax, "ms per step (median after warm-up; bars: epochs' range)"),
-                      (memory_ax, "peak RSS of the process (MB)")):
+    speed_ax.set_yscale("log")
+    for ax, label in ((speed_ax, "ms per step (whiskers: the epochs)"),
+                      (memory_ax, "peak RSS until fit returned (MB)")):
         ax.set_xticks(np.arange(len(routes)), routes, rotation=20, ha="right")
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-    speed_ax.legend(title="backend")
+    speed_ax.set_ylim(top=speed_ax.get_ylim()[1] * 4)  # room for the legend above the bars
+    speed_ax.legend(title="backend", ncol=len(present), loc="upper center")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
