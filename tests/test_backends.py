@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench import backends
-from utils import REPO_ROOT
+from utils import REPO_ROOT, datasets
 from utils.graindata import grain_batches
 from utils.processes import run_fresh
 from utils.sparse import to_jax_sparse
@@ -145,3 +145,27 @@ def test_backend_bench_unknown_route_is_an_error_naming_it() -> None:
     done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "backends.py"), "--routes", "grain,warp_drive"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2 and "warp_drive" in done.stderr
+
+
+imdb_present = pytest.mark.skipif(
+    not (datasets.data_home() / "imdb" / "aclImdb" / "train" / "pos").is_dir(),
+    reason="IMDB is not in data/imdb (CI puts it there)",
+)
+
+
+@imdb_present
+def test_backend_bench_quick_writes_the_records_chapter_12_reads(tmp_path: Path) -> None:
+    out = tmp_path / "backends.json"
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "backends.py"), "--quick", "--backends", "jax",
+                           "--routes", "grain", "--json", str(out)], capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    bench = backends.load_results(out)
+    (record,) = bench["records"]
+    assert {"backend", "route", "ms_per_step", "peak_rss_mb", "test_accuracy", "status", "error"} <= set(record)
+    assert (record["backend"], record["route"], record["status"]) == ("jax", "grain", "ok")
+    assert 0 < backends.training_peak_mb(record) <= record["peak_rss_mb"]
+    assert bench["jax_shapes"]["padded"]["distinct_shapes"] < bench["jax_shapes"]["as Keras converts scipy"][
+        "distinct_shapes"]
+    row = backends.format_table(bench["records"]).splitlines()[2].split()
+    assert row[:3] == ["jax", "grain", "sparse"] and float(row[3]) == record["ms_per_step"]
