@@ -16,7 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from bench import backends
-from utils import REPO_ROOT, datasets
+from utils import REPO_ROOT
 from utils.graindata import grain_batches
 from utils.processes import run_fresh
 from utils.sparse import to_jax_sparse
@@ -147,13 +147,7 @@ def test_backend_bench_unknown_route_is_an_error_naming_it() -> None:
     assert done.returncode == 2 and "warp_drive" in done.stderr
 
 
-imdb_present = pytest.mark.skipif(
-    not (datasets.data_home() / "imdb" / "aclImdb" / "train" / "pos").is_dir(),
-    reason="IMDB is not in data/imdb (CI puts it there)",
-)
-
-
-@imdb_present
+@pytest.mark.usefixtures("imdb_on_disk")
 def test_backend_bench_quick_writes_the_records_chapter_12_reads(tmp_path: Path) -> None:
     out = tmp_path / "backends.json"
     done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "backends.py"), "--quick", "--backends", "jax",

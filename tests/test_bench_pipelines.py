@@ -10,15 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from utils import REPO_ROOT, datasets
+from utils import REPO_ROOT
 
 BENCH = REPO_ROOT / "bench" / "pipelines.py"
 REQUIRED = {"pipeline", "ms_per_step", "samples_per_s", "peak_rss_mb", "test_accuracy", "holds_dense_matrix"}
-
-imdb_present = pytest.mark.skipif(
-    not (datasets.data_home() / "imdb" / "aclImdb" / "train" / "pos").is_dir(),
-    reason="IMDB is not in data/imdb (CI puts it there)",
-)
 
 
 def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -33,7 +28,7 @@ def test_bench_unknown_pipeline_is_an_error_naming_it() -> None:
     assert "unknown pipeline(s) warp_drive" in done.stderr
 
 
-@imdb_present
+@pytest.mark.usefixtures("imdb_on_disk")
 def test_bench_quick_runs_every_pipeline_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     start = time.perf_counter()
