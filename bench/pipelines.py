@@ -115,13 +115,21 @@ def prepare_data(folder: Path, num_train: int | None, num_test: int | None, seed
     test = rng.permutation(len(data.test_texts))[:num_test] if num_test else np.arange(len(data.test_texts))
     _, x_train, (x_test,), seconds = vectorize_texts([texts[i] for i in train], labels[train],
                                                      [data.test_texts[i] for i in test])
+    return {**save_features(folder, x_train, labels[train], x_test, data.test_labels[test]),
+            "vectorize_seconds": round(seconds, 1)}
+
+
+def save_features(folder: Path, x_train: sp.csr_matrix, y_train: np.ndarray, x_test: sp.csr_matrix,
+                  y_test: np.ndarray) -> dict[str, Any]:
+    """Save vectorized splits where :func:`run_child` reads them (labels as float32 class indices); return their
+    sizes."""
     sp.save_npz(folder / "x_train.npz", x_train, compressed=False)
     sp.save_npz(folder / "x_test.npz", x_test, compressed=False)
-    np.save(folder / "y_train.npy", labels[train].astype(np.float32))
-    np.save(folder / "y_test.npy", data.test_labels[test].astype(np.float32))
+    np.save(folder / "y_train.npy", y_train.astype(np.float32))
+    np.save(folder / "y_test.npy", y_test.astype(np.float32))
     return {"train_samples": int(x_train.shape[0]), "test_samples": int(x_test.shape[0]),
             "features": int(x_train.shape[1]), "stored_values": int(x_train.nnz),
-            "vectorize_seconds": round(seconds, 1)}
+            "classes": max(2, int(y_train.max()) + 1)}
 
 
 def build_input(pipeline: Pipeline, x: sp.csr_matrix, y: np.ndarray, batch_size: int, seed: int):
@@ -174,7 +182,8 @@ def run_child(name: str, folder: Path, epochs: int, batch_size: int, seed: int) 
     x = sp.load_npz(folder / "x_train.npz").tocsr()
     y = np.load(folder / "y_train.npy")
     set_seed(seed)
-    model = build_mlp(x.shape[1], 2, sparse_input=pipeline.sparse_model,
+    classes = max(2, int(y.max()) + 1)  # two: the sigmoid unit, float labels; more: softmax, class indices
+    model = build_mlp(x.shape[1], classes, sparse_input=pipeline.sparse_model,
                       steps_per_execution=pipeline.steps_per_execution)
     clock = StepTimer()
     with MemoryMonitor(interval=0.02) as monitor:

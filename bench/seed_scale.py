@@ -64,7 +64,6 @@ from utils.runtime import machine_summary, package_versions, quiet_tensorflow, s
 
 quiet_tensorflow()  # before TensorFlow loads, here and in the child processes (they inherit the setting)
 
-import numpy as np
 
 from bench import peers
 from bench.standins import OUT_DIR, QUICK_SCALE, ensure_written
@@ -99,21 +98,6 @@ class Stages:
         self.seconds[name] = round(time.perf_counter() - start, 2)
 
 
-def read_all(stream: ZhangCsvRows) -> tuple[list[str], np.ndarray]:
-    """Every row of a CSV file in memory: the guide's ``load_*_dataset`` step."""
-    texts: list[str] = []
-    labels = []
-    for chunk, chunk_labels in stream.chunks():
-        texts.extend(chunk)
-        labels.append(chunk_labels)
-    return texts, np.concatenate(labels)
-
-
-def model_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Labels as the guide's MLP takes them: float 0/1 for its sigmoid unit, class indices for its softmax."""
-    return labels.astype(np.float32) if num_classes == 2 else labels
-
-
 def streamed_accuracy(model, stream: ZhangCsvRows, featurize: Callable[[list[str]], Any]) -> float:
     """Accuracy of ``model`` on a CSV file read chunk by chunk, each chunk featurized by ``featurize``."""
     correct = total = 0
@@ -137,7 +121,7 @@ def guide_in_memory(train: ZhangCsvRows, test: ZhangCsvRows, stages: Stages, *, 
 
     vectorizer = NgramVectorizer()
     with stages.stage("read"):
-        texts, labels = read_all(train)
+        texts, labels = peers.read_all(train)
     with stages.stage("tokenize_count"):
         x_train = vectorizer.tfidf.fit_transform(texts)
     with stages.stage("select"):
@@ -147,7 +131,7 @@ def guide_in_memory(train: ZhangCsvRows, test: ZhangCsvRows, stages: Stages, *, 
     with stages.stage("train"):
         set_seed(seed)
         model = models.build_mlp(vectorizer.num_features, train.num_classes, sparse_input=True)
-        model.fit(x_train, model_labels(labels, train.num_classes), epochs=epochs, batch_size=BATCH_SIZE,
+        model.fit(x_train, peers.model_labels(labels, train.num_classes), epochs=epochs, batch_size=BATCH_SIZE,
                   verbose=0, callbacks=[clock])
     with stages.stage("test"):
         accuracy = streamed_accuracy(model, test, vectorizer.transform)

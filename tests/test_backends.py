@@ -128,6 +128,19 @@ def test_backend_neutral_utils_import_no_tensorflow_on_jax() -> None:
     assert done.stdout.split()[-1:] == ["False"], done.stdout[-2000:] + done.stderr[-2000:]
 
 
+def test_set_seed_on_jax_imports_no_tensorflow_and_repeats_the_weights() -> None:
+    code = ("import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; import numpy as np; "
+            "from utils.runtime import set_seed; from utils.models import build_fasttext; "
+            "weights = []\n"
+            "for _ in range(2):\n"
+            "    set_seed(7); weights.append(build_fasttext(20, 3).get_weights()[0])\n"
+            "set_seed(8); other = build_fasttext(20, 3).get_weights()[0]\n"
+            "print(np.array_equal(*weights), np.array_equal(weights[0], other), 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=REPO_ROOT, check=False)
+    assert done.stdout.split()[-3:] == ["True", "False", "False"], done.stdout[-2000:] + done.stderr[-2000:]
+
+
 def test_route_failure_on_a_backend_is_a_record_with_the_message(corpus_folder: Path) -> None:
     record = run_fresh(backends.run_route, "jax", "warp_drive", corpus_folder, 1, 32, 0, sparse=True, timeout=300)
     assert record["status"] == "failed" and record["error"] == "ValueError: unknown route 'warp_drive'; known: " + \

@@ -4,14 +4,35 @@ the label is learnable) and on the pure helpers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bench import peers
-from utils import streaming
+from utils import REPO_ROOT, streaming
 from utils.readers import read_zhang_csv
+
+
+def many_class_csv(folder: Path, classes: int, rows: int, seed: int) -> streaming.ZhangCsvRows:
+    """Write a synthetic Zhang CSV of ``rows`` short texts in ``classes`` classes: each class has 3 words of its
+    own, a row 2 of them among 6 shared filler words; return its stream."""
+    import csv
+
+    rng = np.random.default_rng(seed)
+    filler = ["the", "a", "news", "report", "today", "people"]
+    labels = rng.integers(0, classes, rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{seed}.csv"
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+        for label in labels.tolist():
+            words = [f"topic{label}word{i}" for i in rng.integers(0, 3, 2)] + list(rng.choice(filler, 6))
+            rng.shuffle(words)
+            writer.writerow([label + 1, "Title", " ".join(words)])
+    return streaming.ZhangCsvRows(path, classes)
 
 
 def synthetic_corpus(folder: Path, size: int, seed: int) -> streaming.DocumentFiles:
@@ -28,6 +49,18 @@ def synthetic_corpus(folder: Path, size: int, seed: int) -> streaming.DocumentFi
         path.write_text(" ".join(tokens) + ".<br />End!", encoding="utf-8")
         paths.append(str(path))
     return streaming.DocumentFiles(tuple(paths), labels.astype(np.int64), 2)
+
+
+def test_clock_charges_every_point_the_first_scoring_and_no_later_one(monkeypatch) -> None:
+    # scripted time.perf_counter(): a score reads it when scoring starts, when it ends, and for the point
+    now = iter([0.0, 10.0, 13.0, 13.0, 20.0, 21.0, 21.0, 30.0, 40.0, 41.0, 41.0, 50.0]).__next__
+    monkeypatch.setattr(peers.time, "perf_counter", now)
+    clock = peers.Clock()  # 0
+    assert clock.score(lambda: 0.5) == (13.0, 0.5)  # trained until 10, scored until 13 (3 s: test set prepared)
+    assert clock.score(lambda: 0.6) == (17.0 + 3.0, 0.6)  # 17 s of work (the 1 s scoring left out), + the first 3 s
+    with clock.counted_once():  # a separate model from 30 to 50: it counts for the point scored inside only
+        assert clock.score(lambda: 0.7) == (41.0 - 3.0 - 1.0 - 1.0 + 3.0, 0.7)
+    assert clock.excluded == 3.0 + 1.0 + 20.0  # both scorings, then the whole separate run
 
 
 def test_time_to_reach_returns_the_first_point_at_or_above_target() -> None:
@@ -163,16 +196,98 @@ def test_missing_package_names_the_package_of_a_peer_that_cannot_run(monkeypatch
     assert peers.missing_package("sgd_out_of_core") is None  # scikit-learn is always there
 
 
-def test_quick_race_writes_one_record_per_contender(tmp_path: Path) -> None:
+def test_quick_race_writes_one_record_per_contender(tmp_path: Path, imdb_on_disk: None) -> None:
     path = tmp_path / "race.json"
     assert peers.main(["--dataset", "imdb", "--quick", "--json", str(path),
-                       "--peers", "sgd_out_of_core", "ours_mlp_gathered"]) == 0
+                       "--peers", "sgd_out_of_core", "ours_mlp_gathered", "ours_hashed_fasttext"]) == 0
     race = json.loads(path.read_text())
     assert race["quick"] and race["dataset"] == "imdb" and race["target_accuracy"] == peers.TARGET_ACCURACY
-    assert [r["name"] for r in race["records"]] == ["sgd_out_of_core", "ours_mlp_gathered"]
-    for record, passes in zip(race["records"], (2, 2), strict=True):
+    assert [r["name"] for r in race["records"]] == ["sgd_out_of_core", "ours_mlp_gathered", "ours_hashed_fasttext"]
+    assert race["records"][2]["details"]["backend"] == "jax"
+    for record, passes in zip(race["records"], (2, 2, 2), strict=True):
         assert len(record["trace"]) == passes and record["peak_rss_mb"] > 100
         assert record["seconds"] == record["trace"][-1][0] and 0.5 < record["test_accuracy"] <= 1
         reached = [t for t, accuracy in record["trace"] if accuracy >= peers.TARGET_ACCURACY]
         assert record["time_to_target_s"] == (reached[0] if reached else None)
     assert race["records"][1]["label"].startswith("ours")
+    loaded, results = peers.load_race(path)
+    assert loaded == race and [r.name for r in results] == [r["label"] for r in race["records"]]
+    assert [list(map(list, r.trace)) for r in results] == [r["trace"] for r in race["records"]]
+
+
+FOURTEEN_CLASS_PEERS = [("sgd_out_of_core", {"passes": 2}), ("vowpal_wabbit", {"passes": (3,), "bits": 16}),
+                        ("fasttext", {"epochs": (10,), "dim": 10, "threads": 1}),
+                        ("ours_hashed_fasttext", {"epochs": 6, "hash_size": 2**16, "top_k": 200}),
+                        ("ours_hashed_mlp", {"epochs": 6, "hash_size": 2**16, "top_k": 200})]
+
+
+@pytest.mark.parametrize(("name", "options"), FOURTEEN_CLASS_PEERS, ids=[name for name, _ in FOURTEEN_CLASS_PEERS])
+def test_streaming_contenders_take_fourteen_classes(tmp_path: Path, name: str, options: dict) -> None:
+    if (reason := peers.missing_package(name)) is not None:
+        pytest.skip(reason)
+    train = many_class_csv(tmp_path, 14, 1400, seed=0)
+    test = many_class_csv(tmp_path, 14, 280, seed=1)
+    run = {"sgd_out_of_core": peers.sgd_out_of_core, "vowpal_wabbit": peers.vowpal_wabbit,
+           "fasttext": peers.fasttext_supervised}.get(name)
+    if run is None:
+        result = peers.hashed_keras(train, test, model=name.removeprefix("ours_hashed_"), batch_size=64,
+                                    part_size=300, **options)
+        assert result.details["classes"] == 14 and len(result.trace) == options["epochs"]
+    else:
+        result = run(train, test, **options)
+    assert result.test_accuracy > 0.9  # chance is 1/14
+    assert np.all(np.diff([seconds for seconds, _ in result.trace]) >= 0)  # the clock never runs backwards
+
+
+def test_in_memory_contenders_take_fourteen_classes(tmp_path: Path) -> None:
+    from utils.vectorize import vectorize_texts
+
+    texts, labels = peers.read_all(many_class_csv(tmp_path, 14, 1400, seed=0))
+    test_texts, test_labels = peers.read_all(many_class_csv(tmp_path, 14, 280, seed=1))
+    result = peers.logistic_regression(texts, labels, test_texts, test_labels, c_values=(16.0,))
+    assert result.details["solver"] == "lbfgs" and result.test_accuracy > 0.9
+    _, x_train, (x_test,), _ = vectorize_texts(texts, labels, test_texts)
+    result = peers.mlp_gathered(x_train, labels, x_test, test_labels, epochs=6, batch_size=64, steps_per_execution=4)
+    assert result.details["classes"] == 14 and result.test_accuracy > 0.9
+
+
+def test_hashed_keras_takes_four_real_classes(tmp_path: Path) -> None:
+    csv = (streaming.SAMPLES_DIR / "ag_news_test_head.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "train.csv").write_text("".join(csv[:240]), encoding="utf-8")
+    (tmp_path / "test.csv").write_text("".join(csv[240:]), encoding="utf-8")
+    train, test = streaming.ZhangCsvRows(tmp_path / "train.csv", 4), streaming.ZhangCsvRows(tmp_path / "test.csv", 4)
+    result = peers.hashed_keras(train, test, model="fasttext", epochs=10, batch_size=32, hash_size=2**16,
+                                top_k=2000, learning_rate=0.02)
+    assert result.test_accuracy > 0.5  # four classes: chance is about 0.25
+    with pytest.raises(ValueError, match="model must be one of"):
+        peers.hashed_keras(train, test, model="svm")
+
+
+def test_most_stored_values_bounds_every_batch() -> None:
+    import scipy.sparse as sp
+
+    x = sp.random(50, 40, density=0.2, format="csr", random_state=0)  # synthetic
+    bound = peers.most_stored_values(x, 8)
+    rng = np.random.default_rng(0)
+    assert all(x[rng.choice(50, 8, replace=False)].nnz <= bound for _ in range(200))
+    assert bound == np.sort(np.diff(x.indptr))[-8:].sum()
+
+
+def test_race_streams_reject_an_unknown_dataset() -> None:
+    with pytest.raises(ValueError, match="unknown dataset 'yelp'"):
+        peers.race_streams("yelp")
+    with pytest.raises(ValueError, match="no stand-in is called 'imdb'"):
+        peers.ensure_standin("imdb")
+
+
+def test_hashed_route_on_jax_loads_no_tensorflow(tmp_path: Path) -> None:
+    many_class_csv(tmp_path, 3, 300, seed=0)
+    many_class_csv(tmp_path, 3, 60, seed=1)
+    code = ("import os, sys; os.environ['KERAS_BACKEND'] = 'jax'\n"
+            "from pathlib import Path\nfrom bench import peers\nfrom utils import streaming\n"
+            f"train, test = (streaming.ZhangCsvRows(Path({str(tmp_path)!r}) / f'{{seed}}.csv', 3) for seed in (0, 1))\n"
+            "result = peers.hashed_keras(train, test, model='fasttext', epochs=1, hash_size=2**12, top_k=50)\n"
+            "print(result.details['backend'], 'tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=REPO_ROOT, check=False)
+    assert done.stdout.split()[-2:] == ["jax", "False"], done.stdout[-2000:] + done.stderr[-2000:]

@@ -132,3 +132,61 @@ def test_errors_before_fitting() -> None:
         HashedTfidf(2, hash_size=8, top_k=10)
     with pytest.raises(ValueError, match="num_classes"):
         HashedTfidf(1)
+
+
+def test_fit_transform_parts_equals_the_streamed_steps(ag_news_sample: Path) -> None:
+    texts, labels = read_zhang_csv(ag_news_sample, 4)
+    streamed, counts = fitted(texts, labels, chunk=64, hash_size=2**14, top_k=300)
+    parts = [(c, labels[i * 64:(i + 1) * 64]) for i, c in enumerate(counts)]
+    in_parts = HashedTfidf(4, hash_size=2**14, top_k=300)
+    x, y = in_parts.fit_transform_parts(parts)
+    np.testing.assert_array_equal(in_parts.selected, streamed.selected)
+    np.testing.assert_array_equal(y, labels)
+    assert x.has_sorted_indices and x.shape == (300, 300)
+    np.testing.assert_allclose(x.toarray(), streamed.transform_counts(sp.vstack(counts).tocsr()).toarray(), rtol=1e-6)
+    with pytest.raises(ValueError, match="no parts"):
+        HashedTfidf(4).fit_transform_parts([])
+    with pytest.raises(ValueError, match="64 rows but 2 labels"):
+        HashedTfidf(4).fit_transform_parts([(counts[0], labels[:2])])
+
+
+def test_transform_counts_keeps_exactly_the_selected_columns(ag_news_sample: Path) -> None:
+    texts, labels = read_zhang_csv(ag_news_sample, 4)
+    features, counts = fitted(texts, labels, chunk=300, hash_size=2**14, top_k=250)
+    expected = features.tfidf(counts[0])[:, features.selected]  # scipy's column indexing
+    x = features.transform_counts(counts[0])
+    assert x.shape == (300, 250) and x.has_sorted_indices
+    np.testing.assert_array_equal(x.toarray(), expected.toarray())
+
+
+def test_binary_counts_every_ngram_once_per_document() -> None:
+    text = "good good good film, a good film"  # synthetic
+    raw, binary = HashedTfidf(2).counts([text]), HashedTfidf(2, binary=True).counts([text])
+    np.testing.assert_array_equal(raw.indices, binary.indices)
+    assert raw.data.max() == 4 and set(binary.data.tolist()) == {1.0}
+
+
+def test_counts_in_workers_equal_counts_here_in_stream_order(tmp_path: Path, ag_news_sample: Path) -> None:
+    from utils import streaming
+    from utils.hashed_tfidf import counting_pool, gather_counts, submit_counts
+
+    texts, labels = read_zhang_csv(ag_news_sample, 4)
+    features = HashedTfidf(4, hash_size=2**16)
+    paths = []
+    for i, text in enumerate(texts[:50]):  # the same texts as files, read by the workers
+        (tmp_path / f"{i}.txt").write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / f"{i}.txt"))
+    files = streaming.DocumentFiles(tuple(paths), labels[:50], 4)
+    rows = streaming.ZhangCsvRows(ag_news_sample, 4)  # read here, hashed by the workers
+    with counting_pool(2) as pool:
+        from_files = gather_counts(submit_counts(pool, features, files, part_size=7))
+        from_rows = gather_counts(submit_counts(pool, features, rows, part_size=64))
+    assert [len(part_labels) for _, part_labels in from_files] == [7] * 7 + [1]
+    for parts, n in ((from_files, 50), (from_rows, 300)):
+        np.testing.assert_array_equal(np.concatenate([part_labels for _, part_labels in parts]), labels[:n])
+        counts = sp.vstack([part_counts for part_counts, _ in parts]).toarray()
+        np.testing.assert_array_equal(counts, features.counts(texts[:n]).toarray())
+    with pytest.raises(ValueError, match="part_size"):
+        submit_counts(pool, features, files, part_size=0)
+    with pytest.raises(ValueError, match="workers"):
+        counting_pool(0)

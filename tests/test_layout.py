@@ -23,8 +23,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("utils.sequence", "utils.callbacks", "utils.standins"),
     ("utils.resumable", "utils.multi_worker"),
     ("bench",),
-    ("bench.memory_scaling", "bench.pipelines", "bench.peers", "bench.vocabulary_growth", "bench.standins"),
-    ("bench.scaling", "bench.seed_scale", "bench.backends"),
+    ("bench.memory_scaling", "bench.pipelines", "bench.vocabulary_growth", "bench.standins"),
+    ("bench.peers",),
+    ("bench.scaling", "bench.seed_scale", "bench.backends", "bench.route_profile", "bench.fast_route"),
 ]
 LAYER_OF = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
 

@@ -138,3 +138,20 @@ def test_monitor_of_killed_child_process_sees_its_memory_skips_it_when_gone_and_
     assert [label for _, label in timeline.marks] == ["killed", "this process"]
     assert timeline.times[samples - 1] < timeline.marks[0][0] < timeline.marks[1][0] == timeline.times[samples]
     assert timeline.times == sorted(timeline.times)
+
+
+def test_monitor_with_children_adds_a_workers_own_memory() -> None:
+    """A child process (synthetic: it allocates 200 MB of its own, then sleeps) counts only with include_children."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import numpy, time; a = numpy.ones(25_000_000); "
+                              "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with MemoryMonitor(interval=0.02) as alone, MemoryMonitor(interval=0.02, include_children=True) as total:
+            time.sleep(0.2)
+    finally:
+        child.kill()
+        child.wait(10)
+    assert total.peak - alone.peak >= 190 * MB  # the child's 200 MB, which no other process maps

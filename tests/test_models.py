@@ -150,3 +150,31 @@ def test_sepcnn_prediction_is_padding_invariant() -> None:
         padded[1, :] = rng.integers(1, 500, size=500)  # the longest document of the batch
         in_batch = model(padded, training=False).numpy()[0]
         np.testing.assert_allclose(in_batch, alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_fasttext_model_is_an_averaged_embedding_then_the_output_layer() -> None:
+    from utils.models import build_fasttext
+
+    model = build_fasttext(30, 14, dim=5)
+    embedding, output = dense_layers(model)
+    assert embedding.kernel.shape == (30, 5) and not embedding.use_bias and embedding.activation.__name__ == "linear"
+    assert output.units == 14 and model.loss == "sparse_categorical_crossentropy"
+    assert dense_layers(build_fasttext(30, 2))[1].units == 1
+    with pytest.raises(ValueError, match="dim"):
+        build_fasttext(30, 2, dim=0)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_fasttext(30, 1)
+
+
+def test_fasttext_model_learns_fourteen_classes_from_sparse_batches() -> None:
+    """Synthetic: each of 14 classes has its own 3 columns out of 60; a row holds 2 of them and noise."""
+    from utils.models import build_fasttext
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 14, 1400)
+    cols = np.stack([y * 3 + rng.integers(0, 3, 1400), 42 + rng.integers(0, 18, 1400)], axis=1)
+    x = sp.csr_matrix((np.ones(2800, np.float32), (np.repeat(np.arange(1400), 2), cols.ravel())), shape=(1400, 60))
+    keras.utils.set_random_seed(0)
+    model = build_fasttext(60, 14, dim=8, learning_rate=0.05)
+    model.fit(batch_generator(x, y, 64, sparse=True), steps_per_epoch=steps_per_epoch(1400, 64), epochs=8, verbose=0)
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"] > 0.95

@@ -28,8 +28,11 @@ about 50 MB for two classes and ``2**20`` columns, whatever the corpus size.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -93,19 +96,22 @@ class HashedTfidf:
         ngram_range: word n-gram sizes.
         min_df: minimum number of training documents a column must occur in.
         top_k: number of columns kept.
+        binary: count an n-gram once per document however often it occurs (tf is 0 or 1), as
+            ``TfidfVectorizer(binary=True)`` does; chapter 11 measured it against raw counts.
     """
 
     def __init__(self, num_classes: int, hash_size: int = HASH_SIZE,
                  ngram_range: tuple[int, int] = NGRAM_RANGE, min_df: int = MIN_DOCUMENT_FREQUENCY,
-                 top_k: int = TOP_K) -> None:
+                 top_k: int = TOP_K, binary: bool = False) -> None:
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if not 1 <= top_k <= hash_size:
             raise ValueError(f"top_k must be in 1..hash_size={hash_size}, got {top_k}")
-        # The same tokenization as NgramVectorizer (TfidfVectorizer's defaults), raw counts out.
+        # The same tokenization as NgramVectorizer (TfidfVectorizer's defaults), raw counts out (or 1 for
+        # every n-gram present, with binary=True: scikit-learn's binary tf).
         self.hasher = HashingVectorizer(
             n_features=hash_size, ngram_range=ngram_range, alternate_sign=False, norm=None,
-            strip_accents="unicode", decode_error="replace", dtype=np.float32,
+            strip_accents="unicode", decode_error="replace", dtype=np.float32, binary=binary,
         )
         self.hash_size = hash_size
         self.num_classes = num_classes
@@ -189,11 +195,121 @@ class HashedTfidf:
         """Return the tf-idf vectors of counts, selected columns only: float32 CSR, sorted indices."""
         if self.selected is None:
             raise RuntimeError("HashedTfidf is not fitted yet: call select first")
-        return sorted_csr(self.tfidf(counts)[:, self.selected])
+        x = sorted_csr(self.tfidf(counts))
+        # x[:, self.selected] in one pass over the stored values: renumber them, drop the columns not kept
+        # (the renumbering keeps each row's order, so the indices stay sorted).
+        position = np.full(self.hash_size, -1, dtype=np.int32)  # hashed column -> kept column, or -1
+        position[self.selected] = np.arange(len(self.selected), dtype=np.int32)
+        columns = position[x.indices]
+        kept = columns >= 0
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))[kept]
+        indptr = np.zeros(x.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=x.shape[0]), out=indptr[1:])
+        selected = sp.csr_matrix((x.data[kept], columns[kept], indptr), shape=(x.shape[0], len(self.selected)))
+        selected.has_sorted_indices = True
+        return selected
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Return the selected tf-idf vectors of ``texts`` (see :meth:`transform_counts`)."""
         return self.transform_counts(self.counts(texts))
+
+    def fit_transform_parts(self, parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], block_rows: int = 16_384
+                            ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Fit on counts held in memory in parts (:func:`gather_counts`); return the vectors and labels of all.
+
+        The streamed steps over blocks of consecutive parts of about ``block_rows`` rows:
+        :meth:`count_documents` on every block, :meth:`accumulate_class_statistics` on every block,
+        :meth:`select`, then :meth:`transform_parts`. A block is stacked from its parts, one block at a time,
+        so memory is the counts plus one block's copies and the result, never two copies of the whole
+        matrix; and each step's per-call cost in the hash space (``hash_size`` columns) is paid per block,
+        not per small part.
+        """
+        if not parts:
+            raise ValueError("no parts to fit on")
+        for counts, _ in _blocks(parts, block_rows):
+            self.count_documents(counts)
+        for counts, labels in _blocks(parts, block_rows):
+            self.accumulate_class_statistics(counts, labels)
+        self.select()
+        return self.transform_parts(parts, block_rows)
+
+    def transform_parts(self, parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], block_rows: int = 16_384
+                        ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Return the selected tf-idf vectors of every part's counts, stacked, and their labels (a block of about
+        ``block_rows`` rows at a time)."""
+        blocks = [(self.transform_counts(counts), labels) for counts, labels in _blocks(parts, block_rows)]
+        x = sp.vstack([block for block, _ in blocks], format="csr")
+        x.has_sorted_indices = True  # each block's rows are sorted, and stacking rows keeps them so
+        return x, np.concatenate([labels for _, labels in blocks])
+
+
+def _blocks(parts: Sequence[tuple[sp.csr_matrix, np.ndarray]], rows: int) -> Iterator[tuple[sp.csr_matrix,
+                                                                                            np.ndarray]]:
+    """Yield consecutive parts stacked into blocks of at least ``rows`` rows (the last may be smaller)."""
+    start = 0
+    while start < len(parts):
+        end, size = start, 0
+        while end < len(parts) and (size < rows or end == start):
+            size += parts[end][0].shape[0]
+            end += 1
+        chunk = parts[start:end]
+        yield (sp.vstack([counts for counts, _ in chunk], format="csr") if len(chunk) > 1 else chunk[0][0],
+               np.concatenate([labels for _, labels in chunk]))
+        start = end
+
+
+def counting_pool(workers: int) -> ProcessPoolExecutor:
+    """Return a pool of ``workers`` processes for :func:`submit_counts`.
+
+    On Linux the workers are forked, which starts them in milliseconds
+    (create the pool before this process imports JAX or TensorFlow, whose
+    threads do not survive a fork); elsewhere they are spawned, and each first
+    imports scikit-learn (about a second).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    method = "fork" if sys.platform == "linux" else "spawn"
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+
+def _count_part(hasher: HashingVectorizer, part: streaming.DocumentFiles | streaming.Chunk
+                ) -> tuple[sp.csr_matrix, np.ndarray]:
+    """In a worker: read ``part`` if it is files, hash its texts; return ``(counts, labels)``."""
+    texts, labels = next(part.chunks(len(part))) if isinstance(part, streaming.DocumentFiles) else part
+    return sorted_csr(hasher.transform(texts)), np.asarray(labels)
+
+
+def _parts(stream: streaming.DocumentStream, part_size: int) -> Iterator[streaming.DocumentFiles | streaming.Chunk]:
+    """Cut ``stream`` into parts: slices of its files (a worker reads them) or chunks of texts read here (CSV)."""
+    if isinstance(stream, streaming.DocumentFiles):
+        for start in range(0, len(stream), part_size):
+            yield streaming.DocumentFiles(stream.paths[start:start + part_size], stream.labels[start:start + part_size],
+                                          stream.num_classes)
+    else:
+        yield from stream.chunks(part_size)
+
+
+def submit_counts(pool: Executor, features: HashedTfidf, stream: streaming.DocumentStream, *,
+                  part_size: int = 1000) -> list[Future]:
+    """Hand every document of ``stream`` to ``pool`` to be read and hashed, ``part_size`` at a time; return at once.
+
+    This process only cuts the stream into parts (and reads the texts of a CSV
+    stream); the workers read files and tokenize, in parallel with each other
+    and with whatever this process does next. :func:`gather_counts` collects
+    the result.
+    """
+    if part_size < 1:
+        raise ValueError(f"part_size must be >= 1, got {part_size}")
+    return [pool.submit(_count_part, features.hasher, part) for part in _parts(stream, part_size)]
+
+
+def gather_counts(futures: Sequence[Future]) -> list[tuple[sp.csr_matrix, np.ndarray]]:
+    """Wait for :func:`submit_counts`' parts; return their ``(counts, labels)``, in stream order.
+
+    The parts are kept apart (:meth:`HashedTfidf.fit_transform_parts` and :meth:`HashedTfidf.transform_parts`
+    take them so): stacking them would hold the counts twice for a while.
+    """
+    return [future.result() for future in futures]
 
 
 def tokenize_to_caches(features: HashedTfidf, splits: Mapping[str, streaming.DocumentStream],

@@ -168,6 +168,37 @@ def build_mlp(num_features: int, num_classes: int, *, layers: int = 2, units: in
                          steps_per_execution=steps_per_execution)
 
 
+def build_fasttext(num_features: int, num_classes: int, *, dim: int = 10, learning_rate: float = 5e-3,
+                   sparse_input: bool = True, steps_per_execution: int = 1) -> keras.Model:
+    """Return fastText's classifier (Joulin et al. 2016, *Bag of Tricks for Efficient Text Classification*), compiled.
+
+    fastText looks up an embedding of ``dim`` numbers for every word and hashed
+    n-gram of a document, averages them, and feeds the average to a linear
+    softmax. An average of embedding rows weighted by the document's n-gram
+    values is a product of its (sparse) bag-of-n-grams row with the embedding
+    table: a ``Dense(dim, use_bias=False)`` layer on a sparse input. With
+    tf-idf rows of unit length, the average is tf-idf-weighted. Then the output
+    layer (:func:`output_layer`): nothing non-linear in between, as in fastText.
+
+    Args:
+        num_features: input columns (hashed n-grams).
+        num_classes: number of classes, >= 2.
+        dim: size of the embeddings (fastText's ``-dim``: the library's default is 100, Joulin et al. used 10).
+        learning_rate: Adam's learning rate (larger than the MLP's: a linear model with few weights per feature).
+        sparse_input: declare the input sparse (scipy, ``tf.SparseTensor`` or BCOO batches).
+        steps_per_execution: train steps per call into the compiled function.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    inputs = keras.Input(shape=(num_features,), sparse=sparse_input, name="ngrams")
+    averaged = keras.layers.Dense(dim, use_bias=False, name="averaged_embeddings")(inputs)
+    outputs, loss = output_layer(averaged, num_classes)
+    return compile_model(keras.Model(inputs, outputs, name="fasttext"), loss, learning_rate=learning_rate,
+                         steps_per_execution=steps_per_execution)
+
+
 def depthwise_initializer(kernel_size: int) -> keras.initializers.Initializer:
     """Return a uniform initializer that keeps the variance of a depthwise convolution's output.
 

@@ -28,14 +28,37 @@ def quiet_tensorflow() -> None:
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras in one call.
+    """Seed Python, NumPy and Keras (and TensorFlow where it is Keras' backend or already loaded) in one call.
+
+    ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is
+    *installed* (``if tf.available`` in ``keras/src/utils/rng_utils.py``), which
+    imports it: on the JAX backend that costs seconds and hundreds of MB for
+    nothing (chapter 11). Without TensorFlow loaded on another backend, this
+    does the rest of what that function does: Python's and NumPy's seeds, the
+    seed Keras' ``SeedGenerator`` and initializers draw from, and PyTorch's on
+    its backend.
 
     Keras is imported here, not at the top, so that this module can be imported (and
     :func:`quiet_tensorflow` called) before TensorFlow loads.
     """
     import keras
 
-    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    import random
+
+    import numpy as np
+    from keras.src.backend.common import global_state  # what set_random_seed sets, without its TensorFlow import
+
+    global_state.set_global_attribute("global_random_seed", seed)
+    global_state.set_global_attribute("global_seed_generator", None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def machine_summary() -> str:
