@@ -1,23 +1,25 @@
-"""The tools a practitioner would pick instead of our pipelines, measured the same way (chapter 07).
+"""The race of chapters 07 and 11: the tools a practitioner would pick, and the series' routes, one clock.
 
-TensorFlow, scikit-learn's estimators and fastText are imported inside the
-peer that uses them: each peer runs in a fresh process whose peak RSS is
-reported, and a peer that does not use TensorFlow must not pay for loading it.
+TensorFlow, Keras, scikit-learn's estimators, fastText and Vowpal Wabbit are
+imported inside the contender that uses them: each contender runs in a fresh
+process whose peak memory (its worker processes included) is reported, and a
+contender that does not use TensorFlow must not pay for loading it.
 
-Each peer trains on the same documents and is scored on the same test set, and
-returns a :class:`PeerResult`: test accuracy, training time, peak RSS and an
-accuracy-over-time *trace* (test accuracy after each pass or epoch, against the
-time spent so far, building the features included), from which
-:func:`time_to_reach` reads "time to reach 0.88 test accuracy". The trace
-looks at the test set after every pass for reporting only; nothing is chosen
-from it.
+Each contender trains on the same documents and is scored on the same test set,
+and returns a :class:`PeerResult`: final test accuracy, its seconds, peak memory
+and an accuracy-over-time *trace* (test accuracy after each pass or epoch, at the
+seconds of the race's :class:`Clock`: from the start of the work to that test
+score, files, features, imports and compilation included), from which
+:func:`time_to_reach` reads "time to reach 0.88 test accuracy". The trace looks
+at the test set after every pass for reporting only; nothing is chosen from it.
 
 * :func:`sgd_out_of_core` — scikit-learn's out-of-core recipe:
   ``HashingVectorizer`` + ``SGDClassifier.partial_fit`` (averaged) over chunks
   streamed from disk, a few passes.
-* :func:`logistic_regression` — an in-memory linear baseline (liblinear) on
-  the tf-idf features of :class:`utils.vectorize.NgramVectorizer`, ``C``
-  chosen on a validation part of the training data.
+* :func:`logistic_regression` — an in-memory linear baseline (liblinear for two
+  classes, lbfgs for more) on the tf-idf features of
+  :class:`utils.vectorize.NgramVectorizer`, ``C`` chosen on a validation part of
+  the training data.
 * :func:`fasttext_supervised` — fastText (Joulin et al. 2016) from a training
   file on disk. ``fasttext-wheel`` 0.9.2's ``predict`` fails under NumPy 2
   (``np.array(..., copy=False)``), so accuracy comes from its own
@@ -25,16 +27,19 @@ from it.
 * :func:`vowpal_wabbit` — Vowpal Wabbit (``vowpalwabbit``): hashed word 1–2-grams
   (``--ngram``, ``-b`` bits), a few passes over its own cache file, logistic
   loss (one-against-all for more than two classes).
-* :func:`mlp_gathered` — our best batched pipeline of chapter 04 (sparse-input
-  MLP, ``tf.data`` gathering CSR rows, ``steps_per_execution=16``).
+* :func:`mlp_gathered` — the series' route of chapter 04 (sparse-input MLP,
+  ``tf.data`` gathering CSR rows, ``steps_per_execution=16``).
+* :func:`hashed_keras` — the series' fast route of chapter 11: hashed tf-idf
+  counted in worker processes, then the MLP or fastText's architecture on the
+  JAX backend.
 
-:func:`run_isolated` runs one peer, data loading included, in a fresh process
-(:func:`utils.processes.run_fresh`) so that its peak RSS is its own. As a script,
+:func:`run_isolated` runs one contender, data loading included, in a fresh process
+(:func:`utils.processes.run_fresh`) so that its peak memory is its own. As a script,
 every peer and every route of the series (the names that start with ``ours``)
 runs that way on the same split, with the same clock, into one JSON file::
 
-    python bench/peers.py --dataset imdb --quick --json /tmp/peers.json   # 2,000 documents: a CI check
-    python bench/peers.py --dataset imdb --json results/peers_imdb.json    # all 25,000 / 25,000
+    python bench/peers.py --dataset imdb --quick --json /tmp/peers.json              # 2,000 documents: a CI check
+    python bench/peers.py --dataset imdb --repeats 3 --json results/peers_imdb.json  # all 25,000 / 25,000
 """
 
 from __future__ import annotations
@@ -77,9 +82,9 @@ class PeerResult:
     Attributes:
         name: the peer.
         test_accuracy: test accuracy of the final model.
-        seconds: time to build the features and train the final model (evaluation excluded).
-        trace: ``(seconds so far, test accuracy)`` after each pass / epoch.
-        peak_rss_mb: peak RSS of the process (filled in by :func:`run_isolated`; 0 until then).
+        seconds: the final model's seconds on the race's :class:`Clock` (the last trace point).
+        trace: ``(seconds on the clock, test accuracy)`` after each pass / epoch.
+        peak_rss_mb: peak memory of the process and its workers (filled in by :func:`run_isolated`; 0 until then).
         memory: ``(seconds, RSS in MB)`` samples of the whole process, thinned (filled in by :func:`run_isolated`).
         details: settings and anything else worth printing (e.g. the chosen ``C``).
     """
