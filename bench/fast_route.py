@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from typing import Any
 
 from bench import peers
 from utils.processes import ChildProcessError, run_fresh, write_json
-from utils.runtime import machine_summary, package_versions, quiet_tensorflow
+from utils.runtime import load_average, machine_summary, package_versions, quiet_tensorflow
 
 #: ``(key, what changes, contender, options)``, each rung one change more than the one before.
 RUNGS = (
@@ -190,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     limit = QUICK_LIMIT if args.quick else None
-    load_average = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    load_at_start = load_average()
 
     def shortened(options: dict[str, Any]) -> dict[str, Any]:
         return {**options, "epochs": max(1, options["epochs"] - 1)} if args.quick else options
@@ -217,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  for records in tokenizer_runs.values()]
         if args.json:
             write_json(args.json, {**results, "quick": args.quick, "seed": args.seed, "repeats": args.repeats,
-                                   "machine": machine_summary(), "load_average_at_start": load_average,
+                                   "machine": machine_summary(), "load_average_at_start": load_at_start,
                                    "target_accuracy": peers.TARGET_ACCURACY,
                                    "versions": package_versions(optional=("jax",))})
 

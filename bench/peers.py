@@ -66,7 +66,7 @@ from utils import streaming
 from utils.hashed_tfidf import HASH_SIZE
 from utils.memory import MB, MemoryMonitor
 from utils.processes import run_fresh, write_json
-from utils.runtime import machine_summary, package_versions, quiet_tensorflow
+from utils.runtime import load_average, machine_summary, package_versions, quiet_tensorflow
 from utils.vectorize import TOP_K, NgramVectorizer, vectorize_texts
 
 #: Test accuracy whose time to reach is reported.
@@ -879,7 +879,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     standin = ensure_standin(args.dataset, args.seed, args.scale) if args.dataset != "imdb" else None
     corpus = describe_corpus(args.dataset, args.seed)
-    load_average = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    load_at_start = load_average()
     runs: dict[str, list[PeerResult]] = {}
     skipped: dict[str, str] = {}
     for round_number in range(args.repeats):  # round-robin: every contender once, then again
@@ -905,7 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "repeats": args.repeats, "standin": None if standin is None else
                     {k: standin[k] for k in ("scale", "files")}, "corpus": corpus,
                     "target_accuracy": TARGET_ACCURACY, "machine": machine_summary(),
-                    "load_average_at_start": load_average,
+                    "load_average_at_start": load_at_start,
                     "versions": package_versions(optional=(*PEER_DISTRIBUTIONS, "jax")), "skipped": skipped,
                     "records": [race_record(name, results) for name, results in runs.items()]})
     return 0

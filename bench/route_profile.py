@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from bench import peers
 from utils.memory import MB, MemoryMonitor
 from utils.processes import run_fresh, write_json
-from utils.runtime import machine_summary, package_versions, quiet_tensorflow
+from utils.runtime import load_average, machine_summary, package_versions, quiet_tensorflow
 from utils.sparse import sorted_csr
 from utils.vectorize import MIN_DOCUMENT_FREQUENCY, NGRAM_RANGE, TOP_K
 
@@ -176,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.dataset != "imdb":
         peers.ensure_standin(args.dataset, args.seed)
-    load_average = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    load_at_start = load_average()
     profile = run_fresh(profile_route, args.dataset, QUICK_LIMIT if args.quick else None, args.epochs, args.seed)
     total = sum(profile["seconds"].values())
     for stage, seconds in profile["seconds"].items():
@@ -185,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"peak {profile['peak_rss_mb']:,.0f} MB")
     if args.json:
         write_json(args.json, {**profile, "quick": args.quick, "seed": args.seed, "machine": machine_summary(),
-                               "load_average_at_start": load_average,
+                               "load_average_at_start": load_at_start,
                                "versions": package_versions()})
     return 0
 

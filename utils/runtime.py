@@ -61,6 +61,12 @@ def set_seed(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def load_average() -> list[float] | None:
+    """Return the 1-, 5- and 15-minute load averages, rounded (for results files), or ``None`` where the
+    system has none (``os.getloadavg`` is POSIX-only)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def machine_summary() -> str:
     """Return the machine in one line: system, processor, logical cores, RAM (for results files)."""
     return (f"{platform.system()} {platform.machine()}, {psutil.cpu_count(logical=True)} logical cores, "
