@@ -52,7 +52,8 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -425,6 +426,12 @@ def model_labels(y: np.ndarray, num_classes: int) -> np.ndarray:
     return y.astype(np.float32) if num_classes == 2 else y.astype(np.int64)
 
 
+def predicted_classes(scores: np.ndarray) -> np.ndarray:
+    """Return the class each row of the guide's output layer picks: its sigmoid unit above 0.5, or its softmax's
+    largest probability."""
+    return (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+
+
 def _score_each_epoch(clock: Clock, trace: list[tuple[float, float]], test_accuracy: Callable[[], float],
                       epoch_seconds: list[float] | None = None):
     """Return a Keras callback that appends ``clock.score(test_accuracy)`` to ``trace`` after every epoch
@@ -491,10 +498,37 @@ TEST_BATCH_SIZE = 1024
 def most_stored_values(x: sp.csr_matrix, rows: int) -> int:
     """Return the most stored values any ``rows`` rows of ``x`` can hold: the sum of its ``rows`` fullest rows.
 
-    Padding every batch to it gives JAX one shape to compile (two with a shorter last batch).
+    Padding every batch to it gives JAX one number of stored values to compile for (:func:`one_shape_batches`).
     """
     per_row = np.diff(x.indptr)
     return max(1, int(np.sort(per_row)[-rows:].sum()))
+
+
+def one_shape_batches(batches: Iterable[tuple[sp.csr_matrix, np.ndarray]], rows: int, stored_values: int
+                      ) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """Yield every ``(x, y)`` batch as ``(x, y, sample_weight)`` of one shape, so that JAX compiles one step for all.
+
+    ``x`` becomes a ``BCOO`` of ``rows`` rows holding a multiple of ``stored_values`` values
+    (:func:`utils.sparse.to_jax_sparse`; with :func:`most_stored_values` every batch holds exactly that many). A
+    shorter batch (the last of an epoch) gets empty rows of label 0 and weight 0: they add nothing to the loss's
+    gradient, and the step is the one already compiled instead of a second compilation. (Keras' ``metrics``
+    ignore sample weights, so an accuracy must leave the padded rows' predictions out, as ``hashed_keras`` does.)
+
+    Args:
+        batches: ``(x, y)`` pairs, ``x`` a CSR batch of at most ``rows`` rows (:func:`utils.batching.batch_generator`).
+        rows: rows of every batch.
+        stored_values: stored values per batch are padded to a multiple of this.
+    """
+    from utils.sparse import to_jax_sparse
+
+    for x, y in batches:
+        weight = np.ones(rows, np.float32)
+        if len(y) < rows:
+            weight[len(y):] = 0
+            indptr = np.concatenate([x.indptr, np.full(rows - len(y), x.indptr[-1])])
+            x = sp.csr_matrix((x.data, x.indices, indptr), shape=(rows, x.shape[1]))
+            y = np.concatenate([y, np.zeros((rows - len(y), *y.shape[1:]), y.dtype)])
+        yield to_jax_sparse(x, stored_values), y, weight
 
 
 def top_k_wide(x: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
@@ -506,20 +540,51 @@ def top_k_wide(x: sp.csr_matrix, top_k: int) -> sp.csr_matrix:
 KERAS_MODELS = ("mlp", "fasttext")
 
 
+def compile_ahead(network: Any, batch: tuple[Any, np.ndarray, np.ndarray], *, train: bool) -> None:
+    """Compile ``network``'s train step (``train``) or predict step for the shapes of ``batch``, changing no weight.
+
+    JAX compiles a step the first time it meets a shape; run here (in a background thread), the compilation
+    overlaps other work instead of stalling the first epoch or the first scoring. The train step runs once
+    with every sample weight set to 0: the gradient is 0, so neither the weights nor Adam's moments move; the
+    model's and the optimizer's variables (the step count, dropout's random state) are then set back to their
+    values before. The call goes through ``fit`` and ``predict`` themselves, so that the later calls find the
+    very function compiled here.
+
+    Args:
+        network: a compiled Keras model on JAX.
+        batch: ``(x, y, sample_weight)`` of the shapes to compile for (:func:`one_shape_batches`).
+        train: the train step; otherwise the predict step.
+    """
+    x, y, weight = batch
+    if train:
+        saved = [(variable, variable.numpy()) for variable in network.variables + network.optimizer.variables]
+        network.fit((b for b in [(x, y, np.zeros_like(weight))]), steps_per_epoch=1, epochs=1, verbose=0,
+                    shuffle=False)
+        for variable, value in saved:
+            variable.assign(value)
+    else:
+        network.predict((b for b in [batch]), steps=1, verbose=0)
+
+
 def hashed_keras(train: streaming.DocumentStream, test: streaming.DocumentStream, *, model: str = "mlp",
                  epochs: int = 3, batch_size: int = 128, workers: int = 2, part_size: int = 1000,
                  top_k: int = TOP_K, hash_size: int = HASH_SIZE, binary: bool = True, nse_multiple: int | None = None,
                  learning_rate: float | None = None, steps_per_execution: int = 1, jit_compile: bool | None = None,
-                 seed: int = 0, clock: Clock | None = None) -> PeerResult:
+                 pad_last: bool = True, overlap: bool = True, seed: int = 0, clock: Clock | None = None
+                 ) -> PeerResult:
     """The series' fast route: hashed tf-idf n-grams counted in worker processes, a Keras model on the running backend.
 
     1. Both splits go to ``workers`` processes at once (:func:`utils.hashed_tfidf.submit_counts`): they read
        and hash the documents while this process imports Keras; no vocabulary is fitted.
     2. idf, ``min_df`` and the ``top_k`` columns by ``f_classif``'s F come from the training counts in memory
-       (:meth:`utils.hashed_tfidf.HashedTfidf.fit_transform_parts`): the guide's features, hashed.
+       (:meth:`utils.hashed_tfidf.HashedTfidf.fit_transform_parts`): the guide's features, hashed. Then the
+       test counts get the same columns.
     3. The model (``"mlp"``: :func:`utils.models.build_mlp`; ``"fasttext"``: :func:`utils.models.build_fasttext`)
-       trains from a generator of sparse batches in the backend's own format (on JAX, ``BCOO`` padded to a
-       multiple of ``nse_multiple`` stored values, so that few shapes are compiled).
+       trains from a generator of sparse batches in the backend's own format (on JAX, ``BCOO`` batches of one
+       shape, :func:`one_shape_batches`, so that the train step and the predict step are compiled once each).
+    4. With ``overlap``, a background thread builds the model while this thread works on the features, and
+       on JAX compiles both steps (:func:`compile_ahead`) as soon as their shapes are known: the
+       compilers release Python's lock, so they run beside the feature work on the second core.
 
     Args:
         train, test: document streams.
@@ -529,15 +594,20 @@ def hashed_keras(train: streaming.DocumentStream, test: streaming.DocumentStream
         top_k, hash_size: kept columns, and the hash space they are chosen from.
         binary: tf 0 or 1 rather than raw counts (chapter 11: more accurate on IMDB).
         nse_multiple: on JAX, stored values per batch are padded to a multiple of this; ``None``: to
-            :func:`most_stored_values`, one shape for every full batch (one compilation).
+            :func:`most_stored_values`, one shape for every batch (one compilation).
         learning_rate: Adam's; ``None``: the model's default.
         steps_per_execution: train steps per call into the compiled function.
         jit_compile: set ``model.jit_compile`` (XLA on TensorFlow; JAX always compiles); ``None``: Keras' "auto".
+        pad_last: on JAX, pad the last, shorter batch of an epoch (and of the test set) to the others' shape
+            with rows of weight 0; ``False``: leave it shorter, a second shape (and compilation) of each step.
+        overlap: build (and on JAX with ``pad_last``, compile) in a background thread; ``False``: build here
+            after the import, compile in the first epoch and the first scoring.
         seed: seed of the weights and the shuffling.
         clock: the race's clock (:class:`Clock`); a new one started here by default.
 
     Returns:
-        A :class:`PeerResult` with one trace point per epoch; ``details`` has the seconds of each stage.
+        A :class:`PeerResult` with one trace point per epoch; ``details`` has the seconds of each stage of this
+        thread (``wait_for_model``: for the background thread to finish).
     """
     from utils.hashed_tfidf import HashedTfidf, counting_pool, gather_counts, submit_counts
 
@@ -545,56 +615,83 @@ def hashed_keras(train: streaming.DocumentStream, test: streaming.DocumentStream
         raise ValueError(f"model must be one of {KERAS_MODELS}, got {model!r}")
     clock = clock or Clock()
     stages: dict[str, float] = {}
+
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        stages[name] = round(time.perf_counter() - started, 2)
+
     features = HashedTfidf(train.num_classes, hash_size=hash_size, top_k=top_k, binary=binary)
-    with counting_pool(workers) as pool:
+    with counting_pool(workers) as pool, ThreadPoolExecutor(1, thread_name_prefix="build") as background:
         train_parts = submit_counts(pool, features, train, part_size=part_size)
         test_parts = submit_counts(pool, features, test, part_size=part_size)
-        started = time.perf_counter()
-        import keras  # while the workers count
+        with stage("import_keras"):  # while the workers count
+            import keras
 
-        from utils import batching, models
-        from utils.runtime import set_seed
-        from utils.sparse import to_jax_sparse
-        stages["import_keras"] = time.perf_counter() - started
-        started = time.perf_counter()  # the model's width is top_k, known before any counting: build it now
-        set_seed(seed)
-        options = {} if learning_rate is None else {"learning_rate": learning_rate}
-        build = models.build_mlp if model == "mlp" else models.build_fasttext
-        network = build(top_k, train.num_classes, sparse_input=True, steps_per_execution=steps_per_execution,
-                        **options)
-        if jit_compile is not None:
-            network.jit_compile = jit_compile
-        stages["build_model"] = time.perf_counter() - started
-        started = time.perf_counter()
-        parts = gather_counts(train_parts)
-        stages["wait_for_counts"] = time.perf_counter() - started
-        started = time.perf_counter()
-        x_train, y_train = features.fit_transform_parts(parts)
-        x_train = top_k_wide(x_train, top_k)
-        del parts
-        stages["idf_select_transform"] = time.perf_counter() - started
+            from utils import batching, models
+            from utils.runtime import set_seed
+            from utils.sparse import to_jax_sparse
         on_jax = keras.backend.backend() == "jax"
 
-        def backend_batches(x: sp.csr_matrix, y: np.ndarray, rows: int, shuffle: bool):
-            """A generator of ``(x_batch, y_batch)``: scipy CSR (TensorFlow converts it), BCOO padded on JAX."""
+        def build_network() -> keras.Model:
+            """The model: its width is ``top_k``, known before any counting."""
+            set_seed(seed)
+            options = {} if learning_rate is None else {"learning_rate": learning_rate}
+            build = models.build_mlp if model == "mlp" else models.build_fasttext
+            network = build(top_k, train.num_classes, sparse_input=True, steps_per_execution=steps_per_execution,
+                            **options)
+            if jit_compile is not None:
+                network.jit_compile = jit_compile
+            return network
+
+        def backend_batches(x: sp.csr_matrix, y: np.ndarray, rows: int, shuffle: bool) -> Iterator:
+            """A generator of batches: scipy CSR ``(x, y)`` (TensorFlow converts them); on JAX, padded ``BCOO``."""
             batches = batching.batch_generator(x, model_labels(y, train.num_classes), rows, shuffle=shuffle,
                                                seed=seed, sparse=True)
             if not on_jax:
                 return batches
             multiple = nse_multiple or most_stored_values(x, rows)
+            if pad_last:
+                return one_shape_batches(batches, rows, multiple)
             return ((to_jax_sparse(xb, multiple), yb) for xb, yb in batches)
 
-        test_set: dict[str, Any] = {}
+        building = background.submit(build_network) if overlap else None
+        if not overlap:
+            with stage("build_model"):
+                network = build_network()
+        with stage("wait_for_counts"):
+            parts = gather_counts(train_parts)
+        with stage("idf_select_transform"):
+            x_train, y_train = features.fit_transform_parts(parts)
+            x_train = top_k_wide(x_train, top_k)
+            del parts
+        ahead = overlap and on_jax and pad_last
+
+        def compile_when_built(batch: tuple[Any, np.ndarray, np.ndarray], train: bool) -> None:
+            compile_ahead(building.result(), batch, train=train)
+
+        compiled = []
+        if ahead:
+            compiled.append(background.submit(compile_when_built,
+                                              next(backend_batches(x_train, y_train, batch_size, False)), True))
+        with stage("test_features"):
+            x_test, y_test = features.transform_parts(gather_counts(test_parts))
+            x_test = top_k_wide(x_test, top_k)
+        if ahead:
+            compiled.append(background.submit(compile_when_built,
+                                              next(backend_batches(x_test, y_test, TEST_BATCH_SIZE, False)), False))
+        if overlap:
+            with stage("wait_for_model"):
+                network = building.result()
+                for step in compiled:
+                    step.result()
 
         def test_accuracy() -> float:
-            if not test_set:  # the first call waits for the test counts and selects their columns
-                started = time.perf_counter()
-                x_test, test_set["y"] = features.transform_parts(gather_counts(test_parts))
-                test_set["x"] = top_k_wide(x_test, top_k)
-                test_set["seconds"] = time.perf_counter() - started
-            x, y = test_set["x"], test_set["y"]
-            return network.evaluate(backend_batches(x, y, TEST_BATCH_SIZE, False), verbose=0, return_dict=True,
-                                    steps=batching.steps_per_epoch(len(y), TEST_BATCH_SIZE))["accuracy"]
+            """Accuracy on the test set; the predictions of padded rows (the last ones) are left out."""
+            scores = network.predict(backend_batches(x_test, y_test, TEST_BATCH_SIZE, False), verbose=0,
+                                     steps=batching.steps_per_epoch(len(y_test), TEST_BATCH_SIZE))[:len(y_test)]
+            return float(np.mean(predicted_classes(scores) == y_test))
 
         trace: list[tuple[float, float]] = []
         epoch_seconds: list[float] = []
@@ -608,10 +705,10 @@ def hashed_keras(train: streaming.DocumentStream, test: streaming.DocumentStream
                                "top_k": top_k, "hash_size": hash_size, "binary": binary, "nse_multiple": nse_multiple,
                                "learning_rate": float(network.optimizer.learning_rate.numpy()),
                                "steps_per_execution": steps_per_execution, "jit_compile": network.jit_compile,
+                               "pad_last": pad_last, "overlap": overlap,
                                "backend": keras.backend.backend(), "classes": train.num_classes,
-                               "test_prep_seconds": round(test_set["seconds"], 2),
                                "first_score_seconds": round(clock.first_score_seconds, 2),
-                               "stages": {k: round(v, 2) for k, v in stages.items()}, "epoch_seconds": epoch_seconds})
+                               "stages": stages, "epoch_seconds": epoch_seconds})
 
 
 #: Every contender of the race; the series' own routes are the names that start with ``ours``.

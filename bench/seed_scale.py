@@ -103,8 +103,7 @@ def streamed_accuracy(model, stream: ZhangCsvRows, featurize: Callable[[list[str
     correct = total = 0
     for texts, labels in stream.chunks():
         scores = model.predict(featurize(texts), batch_size=1024, verbose=0)
-        predicted = (scores[:, 0] > 0.5).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
-        correct += int((predicted == labels).sum())
+        correct += int((peers.predicted_classes(scores) == labels).sum())
         total += len(labels)
     return correct / total
 

@@ -273,6 +273,57 @@ def test_most_stored_values_bounds_every_batch() -> None:
     assert bound == np.sort(np.diff(x.indptr))[-8:].sum()
 
 
+def test_one_shape_batches_pad_the_last_batch_with_rows_of_weight_zero() -> None:
+    import scipy.sparse as sp
+
+    x = sp.random(50, 40, density=0.2, format="csr", random_state=1, dtype=np.float32)  # synthetic
+    y = np.arange(50, dtype=np.float32) % 2 + 1  # no label 0, so that padded labels are told apart
+    bound = peers.most_stored_values(x, 16)
+    batches = list(peers.one_shape_batches(((x[i:i + 16], y[i:i + 16]) for i in range(0, 50, 16)), 16, bound))
+    assert [(xb.shape, xb.nse, yb.shape, wb.shape) for xb, yb, wb in batches] == [((16, 40), bound, (16,), (16,))] * 4
+    last_x, last_y, last_weight = batches[-1]
+    assert last_weight.tolist() == [1, 1] + [0] * 14
+    assert last_y.tolist() == y[48:].tolist() + [0] * 14
+    np.testing.assert_array_equal(np.asarray(last_x.todense()), np.vstack([x[48:].toarray(), np.zeros((14, 40))]))
+    assert sum(float(wb.sum()) for _, _, wb in batches) == 50
+
+
+def test_predicted_classes_read_a_sigmoid_unit_or_a_softmax() -> None:
+    assert peers.predicted_classes(np.array([[0.2], [0.7], [0.5]])).tolist() == [0, 1, 0]
+    assert peers.predicted_classes(np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]])).tolist() == [1, 0]
+
+
+def test_compile_ahead_changes_no_weight_and_overlap_changes_no_result(tmp_path: Path) -> None:
+    """On JAX (a fresh process): compiling ahead leaves the weights and Adam's state as they were, and the route
+    with the build and compilations in a background thread scores exactly what it scores without."""
+    many_class_csv(tmp_path, 3, 300, seed=0)
+    many_class_csv(tmp_path, 3, 70, seed=1)
+    code = ("import json, os; os.environ['KERAS_BACKEND'] = 'jax'\n"
+            "from pathlib import Path\nimport numpy as np\nimport scipy.sparse as sp\n"
+            "from bench import peers\nfrom utils import models, streaming\n"
+            "x = sp.random(100, 30, density=0.3, format='csr', random_state=0, dtype=np.float32)\n"
+            "y = peers.model_labels(np.arange(100) % 2, 2)\n"
+            "network = models.build_mlp(30, 2, sparse_input=True)\n"
+            "network.fit(peers.one_shape_batches([(x[:32], y[:32])], 32, 300), steps_per_epoch=1, verbose=0)\n"
+            "before = [v.numpy().copy() for v in network.variables + network.optimizer.variables]\n"
+            "batch = next(peers.one_shape_batches([(x[32:64], y[32:64])], 32, 300))\n"
+            "peers.compile_ahead(network, batch, train=True)\n"
+            "peers.compile_ahead(network, batch, train=False)\n"
+            "after = [v.numpy() for v in network.variables + network.optimizer.variables]\n"
+            "print(len(before) == len(after) and all(np.array_equal(b, a) for b, a in zip(before, after)))\n"
+            f"train, test = (streaming.ZhangCsvRows(Path({str(tmp_path)!r}) / f'{{seed}}.csv', 3) for seed in (0, 1))\n"
+            "results = [peers.hashed_keras(train, test, model='mlp', epochs=2, batch_size=32, hash_size=2**12, "
+            "top_k=50, overlap=overlap) for overlap in (True, False)]\n"
+            "print(json.dumps([[r.trace[0][1] for r in results], [sorted(r.details['stages']) for r in results]]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=REPO_ROOT, check=False)
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) >= 2 and lines[-2] == "True", done.stdout[-2000:] + done.stderr[-2000:]
+    accuracies, stages = json.loads(lines[-1])
+    assert accuracies[0] == accuracies[1] > 0.5  # three classes: chance is about 0.33
+    assert "wait_for_model" in stages[0] and "build_model" in stages[1]
+
+
 def test_race_streams_reject_an_unknown_dataset() -> None:
     with pytest.raises(ValueError, match="unknown dataset 'yelp'"):
         peers.race_streams("yelp")
