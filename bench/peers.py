@@ -545,10 +545,10 @@ def compile_ahead(network: Any, batch: tuple[Any, np.ndarray, np.ndarray], *, tr
 
     JAX compiles a step the first time it meets a shape; run here (in a background thread), the compilation
     overlaps other work instead of stalling the first epoch or the first scoring. The train step runs once
-    with every sample weight set to 0: the gradient is 0, so neither the weights nor Adam's moments move; the
-    model's and the optimizer's variables (the step count, dropout's random state) are then set back to their
-    values before. The call goes through ``fit`` and ``predict`` themselves, so that the later calls find the
-    very function compiled here.
+    with every sample weight set to 0, so the gradient is 0; the model's and the optimizer's variables (the
+    weights, Adam's moments and step count, dropout's random state) are then set back to their values before
+    (moments the optimizer creates in this first step start at 0 and stay there). The call goes through
+    ``fit`` and ``predict`` themselves, so that the later calls find the very function compiled here.
 
     Args:
         network: a compiled Keras model on JAX.
