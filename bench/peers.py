@@ -656,8 +656,9 @@ def hashed_keras(train: streaming.DocumentStream, test: streaming.DocumentStream
                 return one_shape_batches(batches, rows, multiple)
             return ((to_jax_sparse(xb, multiple), yb) for xb, yb in batches)
 
-        building = background.submit(build_network) if overlap else None
-        if not overlap:
+        if overlap:
+            building = background.submit(build_network)
+        else:
             with stage("build_model"):
                 network = build_network()
         with stage("wait_for_counts"):
